@@ -8,6 +8,7 @@
 #include <cstring>
 #include <utility>
 
+#include "crypto/field.h"
 #include "crypto/secret.h"
 
 namespace athm {
@@ -107,12 +108,15 @@ result<point> point::decode(std::span<const uint8_t> in) noexcept {
   if (std::memcmp(in.data() + 1, kFieldPrime, 32) >= 0) {
     return errc::bad_point;  // x >= p is not canonical
   }
-  point p;
-  if (!EC_POINT_oct2point(p256(), p.p_, in.data(), in.size(), nullptr)) {
-    ERR_clear_error();
+  // Decompress with the fixed-width field code (BoringSSL's generic BN_mod_sqrt
+  // is several times slower); BoringSSL checks the result is on the curve again.
+  const auto x = in.subspan<1, 32>();
+  const auto y = field::decompress_y_public(x, in[0] == 0x03);
+  if (!y) {
     return errc::bad_point;  // x^3 - 3x + b has no square root: off the curve
   }
-  if (EC_POINT_is_at_infinity(p256(), p.p_)) {
+  auto p = from_affine_public(x, *y);
+  if (!p || p->is_identity()) {
     return errc::bad_point;
   }
   return p;

@@ -131,6 +131,12 @@ result<std::vector<uint8_t>> base64url_decode(std::string_view in) {
     return errc::bad_encoding;
   }
   out.resize(out_len);
+  // Only the canonical encoding is accepted: the unused low bits of the last
+  // character must be zero, so re-encoding must give back the input.
+  std::string_view unpadded = in.substr(0, in.find('='));
+  if (base64url_encode(out) != unpadded) {
+    return errc::bad_encoding;
+  }
   return out;
 }
 
