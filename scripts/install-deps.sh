@@ -15,6 +15,7 @@ packages=(
   libhiredis-dev redis-server      # shared spent-token store (fleet)
   catch2 libbenchmark-dev
   curl wrk python3
+  python3-yaml openssl nginx       # deploy/ validation: YAML, test certificates, nginx -t
 )
 
 if [ "$(id -u)" -ne 0 ]; then
