@@ -1,0 +1,248 @@
+#include "server/http/server.h"
+
+#include "tests/server/http/test_support.h"
+
+#include <boost/beast/http/rfc7230.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <future>
+
+namespace athm::http::test {
+namespace {
+
+bool has_close(const client_response& res) {
+  return bh::token_list{res[bh::field::connection]}.exists("close");
+}
+
+// Records the outcome of a shutdown and when it came.
+struct done_probe {
+  std::promise<shutdown_outcome> promise;
+  std::future<shutdown_outcome> future = promise.get_future();
+  std::function<void(shutdown_outcome)> callback() {
+    return [this](shutdown_outcome o) { promise.set_value(o); };
+  }
+  bool ready_within(ms timeout) { return future.wait_for(timeout) == std::future_status::ready; }
+};
+
+TEST_CASE("listener binds an ephemeral port and reports it", "[http][server]") {
+  fixture f;
+  const auto p = f.listen(std::make_shared<echo_handler>());
+  CHECK(p != 0);
+  CHECK(f.srv->find_listener("public")->port() == p);
+  CHECK(f.srv->find_listener("nope") == nullptr);
+  CHECK(f.srv->io_threads() == 2);
+  CHECK_THROWS_AS(f.listen(std::make_shared<echo_handler>()), std::invalid_argument);  // duplicate name
+  limits bad = test_limits();
+  bad.max_pipelined = 0;
+  CHECK_THROWS_AS(f.listen(std::make_shared<echo_handler>(), bad, {}, "other"), std::invalid_argument);
+  CHECK_THROWS_AS(f.listen(nullptr, test_limits(), {}, "other"), std::invalid_argument);
+}
+
+TEST_CASE("binding a port in use fails at start-up", "[http][server]") {
+  fixture f;
+  const auto p = f.listen(std::make_shared<echo_handler>());
+  server other(1);
+  CHECK_THROWS_AS(other.add_listener({"public", tcp::endpoint(net::ip::make_address("127.0.0.1"), p), test_limits(),
+                                      std::make_shared<echo_handler>(), {}}),
+                  boost::system::system_error);
+}
+
+TEST_CASE("two listeners, each with its own handler and name", "[http][server]") {
+  class name_handler final : public handler {
+   public:
+    explicit name_handler(std::string n) : n_(std::move(n)) {}
+    void handle(request, const request_context& ctx, respond done) noexcept override {
+      response res{bh::status::ok, 11};
+      res.body() = n_ + "@" + ctx.listener + (ctx.tls ? "+tls" : "");
+      done(std::move(res));
+    }
+
+   private:
+    std::string n_;
+  };
+  fixture f;
+  const auto pub = f.listen(std::make_shared<name_handler>("issuer"), test_limits(), {}, "public");
+  const auto internal = f.listen(std::make_shared<name_handler>("admin"), test_limits(), {}, "internal");
+  f.start();
+  client a(pub);
+  client b(internal);
+  REQUIRE(a.send(get("/")));
+  REQUIRE(b.send(get("/")));
+  auto ra = a.read();
+  auto rb = b.read();
+  REQUIRE(ra);
+  REQUIRE(rb);
+  CHECK(ra->body() == "issuer@public");
+  CHECK(rb->body() == "admin@internal");
+}
+
+TEST_CASE("connections over max_connections are closed at once", "[http][server]") {
+  limits lim = test_limits();
+  lim.max_connections = 2;
+  auto echo = std::make_shared<echo_handler>();
+  fixture f;
+  f.listen(echo, lim);
+  f.start();
+
+  auto a = std::make_unique<client>(f.port);
+  client b(f.port);
+  for (client* c : {a.get(), &b}) {
+    REQUIRE(c->send(get("/in")));
+    REQUIRE(c->read());
+  }
+  CHECK(f.srv->active_connections() == 2);
+
+  client over(f.port);
+  REQUIRE(over.connected());  // the kernel completes the handshake...
+  over.send(get("/over"));
+  CHECK(over.closed_within(2000ms));  // ...and the listener closes it unanswered
+  CHECK(f.srv->active_connections() == 2);
+
+  // Closing one frees a slot.
+  a->close();
+  REQUIRE(eventually([&] { return f.srv->active_connections() == 1; }));
+  client again(f.port);
+  REQUIRE(again.send(get("/again")));
+  auto res = again.read();
+  REQUIRE(res);
+  CHECK(res->body() == "GET /again\n");
+  CHECK(echo->calls == 3);
+}
+
+TEST_CASE("graceful shutdown drains an in-flight request and refuses new connections", "[http][server]") {
+  fixture f;
+  auto h = std::make_shared<delayed_handler>(f.runner);
+  f.listen(h);
+  f.start();
+
+  client busy(f.port);
+  client idle(f.port);
+  REQUIRE(idle.send(get("/warm")));
+  REQUIRE(idle.read());
+  REQUIRE(busy.send(get("/slow?delay=300")));
+  REQUIRE(eventually([&] { return f.srv->in_flight() == 1; }));
+
+  done_probe done;
+  f.srv->begin_shutdown(5000ms, done.callback());
+  CHECK(f.srv->shutting_down());
+
+  // Accepting stopped before begin_shutdown returned.
+  client refused(f.port);
+  CHECK_FALSE(refused.connected());
+  CHECK(refused.connect_error() == net::error::connection_refused);
+
+  // The idle keep-alive connection is closed at once.
+  CHECK(idle.closed_within(2000ms));
+
+  // The in-flight request still gets its response, marked as the last.
+  auto res = busy.read();
+  REQUIRE(res);
+  CHECK(res->result() == bh::status::ok);
+  CHECK(res->body() == "/slow?delay=300");
+  CHECK(has_close(*res));
+  CHECK(busy.closed_within(2000ms));
+  busy.close();  // as a client does on end of stream; ends the server's linger
+
+  REQUIRE(done.ready_within(3000ms));
+  CHECK(done.future.get() == shutdown_outcome::drained);
+  CHECK(f.srv->active_connections() == 0);
+  CHECK(f.srv->in_flight() == 0);
+  f.srv->join();  // the io_context stopped after on_done
+}
+
+TEST_CASE("graceful shutdown answers every pipelined request already read", "[http][server]") {
+  fixture f;
+  auto h = std::make_shared<delayed_handler>(f.runner);
+  f.listen(h);
+  f.start();
+  client c(f.port);
+  REQUIRE(c.send(get("/1?delay=200") + get("/2?delay=100") + get("/3")));
+  REQUIRE(eventually([&] { return h->calls == 3; }));
+
+  done_probe done;
+  f.srv->begin_shutdown(5000ms, done.callback());
+  for (const char* want : {"/1?delay=200", "/2?delay=100", "/3"}) {
+    auto res = c.read();
+    REQUIRE(res);
+    CHECK(res->body() == want);
+    CHECK(has_close(*res) == (std::string(want) == "/3"));
+  }
+  CHECK(c.closed_within(2000ms));
+  c.close();
+  REQUIRE(done.ready_within(3000ms));
+  CHECK(done.future.get() == shutdown_outcome::drained);
+}
+
+TEST_CASE("shutdown forces a stop when the budget expires", "[http][server]") {
+  fixture f;
+  auto h = std::make_shared<delayed_handler>(f.runner);
+  f.listen(h);
+  f.start();
+  client c(f.port);
+  REQUIRE(c.send(get("/stuck?delay=1500")));
+  REQUIRE(eventually([&] { return f.srv->in_flight() == 1; }));
+
+  done_probe done;
+  const auto start = std::chrono::steady_clock::now();
+  f.srv->begin_shutdown(200ms, done.callback());
+  REQUIRE(done.ready_within(2500ms));
+  CHECK(std::chrono::steady_clock::now() - start >= 200ms);
+  CHECK(done.future.get() == shutdown_outcome::forced);
+  CHECK(c.closed_within(1000ms));  // cut without a response
+  CHECK(f.srv->active_connections() == 0);
+  f.srv->join();
+}
+
+TEST_CASE("a second shutdown request forces at once", "[http][server]") {
+  fixture f;
+  auto h = std::make_shared<delayed_handler>(f.runner);
+  f.listen(h);
+  f.start();
+  client c(f.port);
+  REQUIRE(c.send(get("/stuck?delay=1500")));
+  REQUIRE(eventually([&] { return f.srv->in_flight() == 1; }));
+
+  done_probe done;
+  f.srv->begin_shutdown(60'000ms, done.callback());
+  CHECK_FALSE(done.ready_within(200ms));  // still draining
+  f.srv->begin_shutdown(60'000ms, {});
+  REQUIRE(done.ready_within(2000ms));
+  CHECK(done.future.get() == shutdown_outcome::forced);
+  CHECK(c.closed_within(1000ms));
+  f.srv->join();
+}
+
+TEST_CASE("shutdown with nothing open completes at once", "[http][server]") {
+  fixture f;
+  f.listen(std::make_shared<echo_handler>());
+  f.start();
+  done_probe done;
+  f.srv->begin_shutdown(10'000ms, done.callback());
+  REQUIRE(done.ready_within(2000ms));
+  CHECK(done.future.get() == shutdown_outcome::drained);
+  f.srv->join();
+}
+
+TEST_CASE("run() blocks until shutdown completes", "[http][server]") {
+  auto srv = std::make_unique<server>(2);
+  const auto port =
+      srv->add_listener({"public", loopback_any_port(), test_limits(), std::make_shared<echo_handler>(), {}})->port();
+  std::thread runner([&] { srv->run(); });
+  {
+    client c(port);
+    REQUIRE(c.send(get("/r")));
+    auto res = c.read();
+    REQUIRE(res);
+    CHECK(res->body() == "GET /r\n");
+  }
+  // A timer on the server's io_context, as a daemon's signal_set would be.
+  net::steady_timer t(srv->io_context());
+  t.expires_after(50ms);
+  t.async_wait([&](boost::system::error_code) { srv->begin_shutdown(1000ms); });
+  runner.join();
+  CHECK(srv->active_connections() == 0);
+}
+
+}  // namespace
+}  // namespace athm::http::test
