@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# Load test of the real athmd on loopback: issuance, redemption and the issuer
+# directory under wrk, plus the engine-only bound measured in the same run.
+# Not part of ctest. Results go to stdout as a Markdown section for
+# docs/performance.md ("Daemon load test").
+#
+#   scripts/loadtest.sh [--duration S] [--threads T] [--connections C]
+#                       [--engine-seconds S] [--build-dir DIR] [--no-build]
+#                       [--issue-tokens]
+#
+#   --duration S        seconds per wrk run (default 20)
+#   --threads T         wrk threads and engine-bound threads (default 2)
+#   --connections C     wrk connections (default 32)
+#   --engine-seconds S  seconds per engine operation (default 5)
+#   --build-dir DIR     Release build directory (default build-loadtest)
+#   --no-build          use the binaries already in the build directory
+#   --issue-tokens      get the redemption tokens through the issuance
+#                       protocol instead of minting them with the dev key
+#                       (slow: a few ms of CPU per token)
+#
+# Everything listens on 127.0.0.1 only; every step has a bounded duration.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DURATION=20
+THREADS=2
+CONNS=32
+ENGINE_SECONDS=5
+BUILD_DIR="$ROOT/build-loadtest"
+BUILD=1
+ISSUE_TOKENS=0
+READY_TIMEOUT=30
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --duration) DURATION=$2; shift 2 ;;
+    --threads) THREADS=$2; shift 2 ;;
+    --connections) CONNS=$2; shift 2 ;;
+    --engine-seconds) ENGINE_SECONDS=$2; shift 2 ;;
+    --build-dir) BUILD_DIR=$2; shift 2 ;;
+    --no-build) BUILD=0; shift ;;
+    --issue-tokens) ISSUE_TOKENS=1; shift ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    *) echo "loadtest: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+for tool in wrk curl; do
+  command -v "$tool" >/dev/null || { echo "loadtest: $tool is not installed" >&2; exit 2; }
+done
+
+LOAD_DIR="$ROOT/tests/bench/load"
+if [[ $BUILD -eq 1 ]]; then
+  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DATHM_BUILD_BENCH=ON -DATHM_BUILD_TESTS=ON >/dev/null
+  cmake --build "$BUILD_DIR" --target athmd athm_loadgen -j"$(nproc)" >/dev/null
+fi
+ATHMD="$BUILD_DIR/server/athmd"
+LOADGEN="$BUILD_DIR/tests/bench/load/athm_loadgen"
+[[ -x $ATHMD ]] || { echo "loadtest: $ATHMD not built" >&2; exit 2; }
+[[ -x $LOADGEN ]] || { echo "loadtest: $LOADGEN not built" >&2; exit 2; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/athm-loadtest-XXXXXX")
+DAEMON_PID=""
+cleanup() {
+  if [[ -n $DAEMON_PID ]] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+    kill -TERM "$DAEMON_PID" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+      kill -0 "$DAEMON_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$DAEMON_PID" 2>/dev/null || true
+  fi
+  if [[ ${ATHM_LOADTEST_KEEP:-0} == 1 ]]; then echo "loadtest: kept $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+# A loopback port nobody listens on (checked with a connect attempt).
+free_port() {
+  local p
+  while true; do
+    p=$(( 20000 + RANDOM % 40000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return
+    fi
+  done
+}
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+PUB_PORT=$(free_port)
+INT_PORT=$(free_port)
+while [[ $INT_PORT == "$PUB_PORT" ]]; do INT_PORT=$(free_port); done
+PUB="http://127.0.0.1:$PUB_PORT"
+INT="http://127.0.0.1:$INT_PORT"
+
+"$ATHMD" --dev --listen "127.0.0.1:$PUB_PORT" --internal-listen "127.0.0.1:$INT_PORT" \
+  --state-dir "$WORK/state" >"$WORK/athmd.log" 2>&1 &
+DAEMON_PID=$!
+deadline=$(( SECONDS + READY_TIMEOUT ))
+until curl -sf -o /dev/null --max-time 2 "$PUB/readyz"; do
+  if ! kill -0 "$DAEMON_PID" 2>/dev/null || (( SECONDS >= deadline )); then
+    echo "loadtest: athmd did not become ready; log:" >&2
+    tail -n 40 "$WORK/athmd.log" >&2
+    exit 1
+  fi
+  sleep 0.2
+done
+
+# CPU seconds the daemon has used so far: "user+system system".
+daemon_cpu() {
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f %.2f", ($14 + $15) / hz, $15 / hz }' \
+    "/proc/$DAEMON_PID/stat"
+}
+
+echo "loadtest: engine-only bound ($THREADS threads, ${ENGINE_SECONDS}s per operation)" >&2
+"$LOADGEN" engine --seconds "$ENGINE_SECONDS" --threads "$THREADS" >"$WORK/engine.txt"
+ISSUE_BOUND=$(awk -F= '$1=="engine.token_response.ops_per_s" {print $2}' "$WORK/engine.txt")
+VERIFY_BOUND=$(awk -F= '$1=="engine.verify_token.ops_per_s" {print $2}' "$WORK/engine.txt")
+ISSUE_CPU_BOUND=$(awk -F= '$1=="engine.token_response.ops_per_cpu_s" {print $2}' "$WORK/engine.txt")
+VERIFY_CPU_BOUND=$(awk -F= '$1=="engine.verify_token.ops_per_cpu_s" {print $2}' "$WORK/engine.txt")
+
+echo "loadtest: generating inputs" >&2
+"$LOADGEN" requests --url "$PUB" --count 4096 --out "$WORK/requests.bin"
+# Enough distinct tokens that none is sent twice even at the engine bound.
+TOKENS=$(awk -v b="$VERIFY_BOUND" -v d="$DURATION" 'BEGIN { printf "%d", b * d * 1.3 + 1000 }')
+KEY_FILE=$(find "$WORK/state" -name '*.key' -type f | head -n 1)
+if [[ $ISSUE_TOKENS -eq 0 && -n $KEY_FILE ]]; then
+  TOKEN_SOURCE="minted with the dev key ($TOKENS tokens)"
+  "$LOADGEN" mint --key-file "$KEY_FILE" --count "$TOKENS" --threads "$THREADS" --out "$WORK/tokens.bin"
+else
+  TOKEN_SOURCE="issued by the daemon ($TOKENS tokens)"
+  "$LOADGEN" tokens --url "$PUB" --count "$TOKENS" --threads "$THREADS" --out "$WORK/tokens.bin"
+fi
+
+# run_wrk NAME SCRIPT URL [script args...]: output in $WORK/wrk-NAME.txt,
+# daemon CPU seconds used during the run in $WORK/cpu-NAME.txt (total) and
+# $WORK/sys-NAME.txt (in the kernel).
+run_wrk() {
+  local name=$1 script=$2 url=$3
+  shift 3
+  echo "loadtest: wrk $name (${DURATION}s, $THREADS threads, $CONNS connections)" >&2
+  local before after
+  before=$(daemon_cpu)
+  timeout $(( DURATION + 60 )) wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s --latency \
+    -s "$script" "$url" -- "$@" >"$WORK/wrk-$name.txt" 2>&1
+  after=$(daemon_cpu)
+  awk -v a="${before% *}" -v b="${after% *}" 'BEGIN { printf "%.2f", b - a }' >"$WORK/cpu-$name.txt"
+  awk -v a="${before#* }" -v b="${after#* }" 'BEGIN { printf "%.2f", b - a }' >"$WORK/sys-$name.txt"
+}
+
+run_wrk directory "$LOAD_DIR/status.lua" "$PUB/.well-known/private-token-issuer-directory"
+run_wrk issuance "$LOAD_DIR/issue.lua" "$PUB" "$WORK/requests.bin" /request
+run_wrk redemption "$LOAD_DIR/redeem.lua" "$INT" "$WORK/tokens.bin" "$THREADS"
+
+kill -0 "$DAEMON_PID" 2>/dev/null || { echo "loadtest: athmd died; log:" >&2; tail -n 40 "$WORK/athmd.log" >&2; exit 1; }
+
+# Field extraction from wrk's report.
+rps() { awk '$1=="Requests/sec:" {print $2}' "$WORK/wrk-$1.txt"; }
+pct() { awk -v p="$2" '$1==p {print $2}' "$WORK/wrk-$1.txt"; }
+lua() { awk -F= -v k="lua.$2" '$1==k {print $2}' "$WORK/wrk-$1.txt"; }
+errs() {
+  local e
+  e=$(grep -E '^ *(Socket errors|Non-2xx)' "$WORK/wrk-$1.txt" | sed 's/^ *//' | paste -sd ';' -) || true
+  echo "${e:-none}"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f %%", 100 * a / b; else print "n/a" }'; }
+cores() {
+  awk -v c="$(cat "$WORK/cpu-$1.txt")" -v s="$(cat "$WORK/sys-$1.txt")" -v d="$DURATION" \
+    'BEGIN { printf "%.2f (sys %.2f)", c / d, s / d }'
+}
+# Successful requests per second of daemon CPU time.
+per_cpu() {
+  awk -v n="$(lua "$1" status_200)" -v c="$(cat "$WORK/cpu-$1.txt")" \
+    'BEGIN { if (c > 0) printf "%.1f", n / c; else print "n/a" }'
+}
+
+CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null | head -n 1) ]]; then COMMIT="$COMMIT (with uncommitted changes)"; fi
+
+ISSUE_RPS=$(rps issuance)
+ISSUE_PER_CPU=$(per_cpu issuance)
+REDEEM_PER_CPU=$(per_cpu redemption)
+# Redemptions that spent a token, per second (409s after the tokens ran
+# out do not count).
+REDEEM_RPS=$(awk -v r="$(rps redemption)" -v ok="$(lua redemption status_200)" \
+  -v sp="$(lua redemption status_409)" -v ot="$(lua redemption status_other)" \
+  'BEGIN { t = ok + sp + ot; printf "%.2f", (t > 0 ? r * ok / t : 0) }')
+
+cat <<EOF
+### Run of $STARTED
+
+- Machine: $(nproc) CPUs, ${CPU_MODEL:-unknown CPU}, $(uname -sr); load average (1, 5, 15 min) before the run: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg).
+- Commit: $COMMIT. Build: Release, \`$BUILD_DIR\`.
+- Command: \`scripts/loadtest.sh --duration $DURATION --threads $THREADS --connections $CONNS --engine-seconds $ENGINE_SECONDS\`
+- wrk: \`wrk -t$THREADS -c$CONNS -d${DURATION}s --latency\`, on the same machine as the daemon.
+- Daemon: \`athmd --dev\` (n = 4, LMDB in a temp directory, header attester), default I/O threads.
+- Redemption tokens: $TOKEN_SOURCE, each sent at most once while they last.
+
+| endpoint | requests/s | p50 | p99 | 200 | other statuses | daemon CPU (cores) | 200s per daemon CPU-second |
+|---|---:|---:|---:|---:|---:|---:|---:|
+| GET directory | $(rps directory) | $(pct directory 50%) | $(pct directory 99%) | $(lua directory status_200) | $(lua directory status_other) | $(cores directory) | $(per_cpu directory) |
+| POST /request (issuance) | $ISSUE_RPS | $(pct issuance 50%) | $(pct issuance 99%) | $(lua issuance status_200) | $(lua issuance status_other) | $(cores issuance) | $ISSUE_PER_CPU |
+| POST /redeem (distinct tokens) | $(rps redemption) (spends: $REDEEM_RPS) | $(pct redemption 50%) | $(pct redemption 99%) | $(lua redemption status_200) | 409: $(lua redemption status_409), other: $(lua redemption status_other) | $(cores redemption) | $REDEEM_PER_CPU |
+
+| engine-only bound ($THREADS threads, n = 4) | ops/s | ops per CPU-second | daemon / bound (wall clock) | daemon / bound (per CPU-second) |
+|---|---:|---:|---:|---:|
+| token_response vs issuance | $ISSUE_BOUND | $ISSUE_CPU_BOUND | $(ratio "$ISSUE_RPS" "$ISSUE_BOUND") | $(ratio "$ISSUE_PER_CPU" "$ISSUE_CPU_BOUND") |
+| verify_token vs redemption | $VERIFY_BOUND | $VERIFY_CPU_BOUND | $(ratio "$REDEEM_RPS" "$VERIFY_BOUND") | $(ratio "$REDEEM_PER_CPU" "$VERIFY_CPU_BOUND") |
+
+wrk errors: directory: $(errs directory); issuance: $(errs issuance); redemption: $(errs redemption).
+EOF
