@@ -9,8 +9,8 @@
 //
 // Every accepted socket gets TCP_NODELAY (responses are small and written
 // whole) and a strand of its own. The session is built by a session_factory:
-// plain HTTP by default; a TLS factory would wrap the socket, handshake, and
-// start a session over the TLS stream.
+// plain HTTP by default; tls_session_factory (tls_session.h) wraps the
+// socket, handshakes, and starts a session over the TLS stream.
 #pragma once
 
 #include <utility>  // before Asio: awaitable.hpp in Boost 1.74 needs std::exchange

@@ -1,10 +1,9 @@
 // One HTTP/1.1 connection: reads requests, hands them to the listener's
 // handler, writes the responses back in request order.
 //
-// Generic over the stream so that TLS can be added without touching
-// handlers: session<tcp::socket> is plain HTTP; a TLS factory would build a
-// session<ssl::stream<tcp::socket>> after its handshake (and specialise
-// stream_ops for it).
+// Generic over the stream so that handlers never see the transport:
+// session<tcp::socket> is plain HTTP; the TLS factory (tls_session.h) builds
+// a session<tls_stream> after its handshake and specialises stream_ops.
 //
 // Threading: everything a session does runs on its stream's executor, which
 // must be a strand of its own (the listener accepts onto make_strand). The
@@ -23,7 +22,8 @@
 //   - write_timeout: one response;
 //   - max_pipelined: responses owed; reading pauses while at the cap;
 //   - after the final response, unread input is drained for at most
-//     k_linger_timeout / k_linger_max_bytes before the socket is closed.
+//     k_linger_timeout / k_linger_max_bytes before the socket is closed
+//     (TLS instead exchanges close_notify, within k_linger_timeout).
 // Malformed requests (including HTTP/1.1 without exactly one Host) get 400
 // and the connection closes. A timeout closes the connection without a
 // response. "Expect: 100-continue" is not answered: the body is read
@@ -69,9 +69,18 @@
 namespace athm::http {
 
 // How a session ends a stream. The default works on the lowest layer (TCP);
-// a TLS stream may specialise it (e.g. to send close_notify first).
+// a TLS stream specialises it (see server/http/tls_session.h) to send
+// close_notify first.
+//
+// A specialisation with protocol_shutdown = true has no linger: after the
+// final response the session cancels any outstanding read, then calls
+// async_shutdown(s, handler) (handler: void(error_code)) and closes once it
+// completes or k_linger_timeout passes, whichever is first. It must provide
+// async_shutdown, cancel, close and end_of_input; shutdown_send is not used.
 template <class Stream>
 struct stream_ops {
+  // False: the final response is followed by shutdown_send and the linger.
+  static constexpr bool protocol_shutdown = false;
   // No more bytes from us; the peer sees end of stream.
   static void shutdown_send(Stream& s, boost::system::error_code& ec) {
     boost::beast::get_lowest_layer(s).shutdown(boost::asio::socket_base::shutdown_send, ec);
@@ -81,6 +90,9 @@ struct stream_ops {
     boost::system::error_code ec;
     boost::beast::get_lowest_layer(s).close(ec);
   }
+  // Read errors, besides asio::error::eof, that mean the peer finished
+  // sending (pending responses are still written).
+  static bool end_of_input(const boost::system::error_code&) noexcept { return false; }
 };
 
 // After the final response, how long and how much unread input is drained
@@ -151,6 +163,8 @@ class session final : public detail::session_base {
   void on_write(boost::system::error_code ec, std::size_t n);
   void log_access(const slot& s, std::size_t bytes);
   void start_linger();
+  void start_protocol_shutdown();
+  void on_protocol_shutdown(boost::system::error_code ec);
   void linger_next(boost::system::error_code ec, std::size_t n);
   void linger_read();
   void on_linger(boost::system::error_code ec, std::size_t n);
@@ -370,7 +384,7 @@ template <class Stream>
 void session<Stream>::on_read_error(boost::system::error_code ec) {
   namespace bh = boost::beast::http;
   if (ec == boost::asio::error::eof || ec == bh::error::end_of_stream ||
-      ec == bh::error::partial_message) {
+      ec == bh::error::partial_message || stream_ops<Stream>::end_of_input(ec)) {
     // The peer finished sending; answer what was read, then close.
     read_stopped_ = true;
     if (pending_ == 0) {
@@ -583,22 +597,53 @@ template <class Stream>
 void session<Stream>::start_linger() {
   lingering_ = true;
   read_stopped_ = true;
-  boost::system::error_code ec;
-  stream_ops<Stream>::shutdown_send(stream_, ec);
-  if (ec) {
-    close_now();
-    return;
+  if constexpr (stream_ops<Stream>::protocol_shutdown) {
+    read_deadline_ = clock::now() + k_linger_timeout;
+    set_deadline();
+    if (read_ == read_state::none) {
+      start_protocol_shutdown();
+    } else {
+      // A shutdown both reads and writes, so it must not overlap a read:
+      // the read completes (aborted) and linger_next starts the shutdown.
+      stream_ops<Stream>::cancel(stream_);
+    }
+  } else {
+    boost::system::error_code ec;
+    stream_ops<Stream>::shutdown_send(stream_, ec);
+    if (ec) {
+      close_now();
+      return;
+    }
+    read_deadline_ = clock::now() + k_linger_timeout;
+    set_deadline();
+    if (read_ == read_state::none) {
+      linger_read();
+    }
+    // Otherwise the outstanding read's completion continues the linger.
   }
-  read_deadline_ = clock::now() + k_linger_timeout;
-  set_deadline();
-  if (read_ == read_state::none) {
-    linger_read();
+}
+
+template <class Stream>
+void session<Stream>::start_protocol_shutdown() {
+  if constexpr (stream_ops<Stream>::protocol_shutdown) {
+    stream_ops<Stream>::async_shutdown(
+        stream_, boost::beast::bind_front_handler(&session::on_protocol_shutdown, shared_this()));
   }
-  // Otherwise the outstanding read's completion continues the linger.
+}
+
+template <class Stream>
+void session<Stream>::on_protocol_shutdown(boost::system::error_code) {
+  // Whatever the outcome (done, peer gone, peer sent data instead), the
+  // connection is over.
+  close_now();
 }
 
 template <class Stream>
 void session<Stream>::linger_next(boost::system::error_code ec, std::size_t n) {
+  if constexpr (stream_ops<Stream>::protocol_shutdown) {
+    start_protocol_shutdown();  // the read cancelled by start_linger has completed
+    return;
+  }
   lingered_ += n;
   if (ec || lingered_ >= k_linger_max_bytes) {
     close_now();
