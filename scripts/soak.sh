@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# Load, soak and idle-connection run of the real athmd on loopback: starts
+# the daemon with a config built for it (a fresh key from `athm keygen`,
+# LMDB, the header attester trusted from loopback, limits.max_connections
+# 20000 and a 10-minute idle timeout so that 10 000 idle keep-alive
+# connections fit and stay), raises `ulimit -n`, and runs athm_soak against
+# it: a short ramp to measure capacity, sustained issuance + redemption at
+# 80 % of it with p50/p99 per minute and the daemon's RSS every 10 s, then
+# 10 000 idle keep-alive connections and what they cost the daemon. Not part
+# of ctest. Prints a Markdown report for docs/performance.md ("Load and soak").
+#
+#   scripts/soak.sh [--duration S] [--fraction F] [--rate OPS] [--workers W]
+#                   [--idle-connections N] [--idle-hold S] [--ramp-step S]
+#                   [--io-threads T] [--build-dir DIR] [--no-build] [--keep]
+#
+#   --duration S          seconds of sustained load (default 180)
+#   --fraction F          target rate as a fraction of the capacity (default 0.8)
+#   --rate OPS            fixed target rate in operations/s (skips the ramp)
+#   --workers W           client threads of the open loop (default 16)
+#   --idle-connections N  idle keep-alive connections to open (default 10000)
+#   --idle-hold S         seconds to hold them (default 10)
+#   --idle-rounds R       open, hold and close them R times (default 2; the
+#                         second round shows whether closed connections'
+#                         memory is reused)
+#   --ramp-step S         seconds per ramp step (default 5)
+#   --skip-load           only the idle connections (no ramp, no load)
+#   --io-threads T        daemon I/O threads (default 2)
+#   --store lmdb|memory   spent-token store (default lmdb; memory is the
+#                         test-only store, to separate the LMDB commit from
+#                         the rest of a redemption's latency)
+#   --build-dir DIR       build directory (default ./build, RelWithDebInfo)
+#   --no-build            use the binaries already in the build directory
+#   --keep                keep the work directory (daemon log, config, LMDB)
+#
+# Every step is bounded in time and nothing listens beyond 127.0.0.1.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ORIG_ARGS="$*"
+DURATION=180
+FRACTION=0.8
+RATE=0
+WORKERS=16
+IDLE=10000
+IDLE_HOLD=10
+IDLE_ROUNDS=2
+RAMP_STEP=5
+IO_THREADS=2
+STORE=lmdb
+SKIP_LOAD=0
+BUILD_DIR="$ROOT/build"
+BUILD=1
+KEEP=0
+READY_TIMEOUT=30
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --duration) DURATION=$2; shift 2 ;;
+    --fraction) FRACTION=$2; shift 2 ;;
+    --rate) RATE=$2; shift 2 ;;
+    --workers) WORKERS=$2; shift 2 ;;
+    --idle-connections) IDLE=$2; shift 2 ;;
+    --idle-hold) IDLE_HOLD=$2; shift 2 ;;
+    --idle-rounds) IDLE_ROUNDS=$2; shift 2 ;;
+    --ramp-step) RAMP_STEP=$2; shift 2 ;;
+    --io-threads) IO_THREADS=$2; shift 2 ;;
+    --store) STORE=$2; shift 2 ;;
+    --skip-load) SKIP_LOAD=1; shift ;;
+    --build-dir) BUILD_DIR=$2; shift 2 ;;
+    --no-build) BUILD=0; shift ;;
+    --keep) KEEP=1; shift ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+    *) echo "soak: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+command -v curl >/dev/null || { echo "soak: curl is not installed" >&2; exit 2; }
+# The client and the daemon (which inherits this limit) each hold one
+# descriptor per idle connection, plus their own.
+WANT_FDS=$(( IDLE + 1024 ))
+HARD=$(ulimit -Hn)
+if [[ $HARD != unlimited && $HARD -lt $WANT_FDS ]]; then
+  echo "soak: the hard limit on open files is $HARD; $WANT_FDS are needed for $IDLE idle connections" >&2
+  exit 2
+fi
+ulimit -n "$WANT_FDS"
+
+if [[ $BUILD -eq 1 ]]; then
+  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja >/dev/null
+  cmake --build "$BUILD_DIR" --target athmd athm athm_soak -j"$(nproc)" >/dev/null
+fi
+ATHMD="$BUILD_DIR/server/athmd"
+ATHM="$BUILD_DIR/tools/athm/athm"
+TOOL="$BUILD_DIR/tests/integration/athm_soak"
+for b in "$ATHMD" "$ATHM" "$TOOL"; do
+  [[ -x $b ]] || { echo "soak: $b not built" >&2; exit 2; }
+done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/athm-soak-XXXXXX")
+DAEMON_PID=""
+cleanup() {
+  if [[ -n $DAEMON_PID ]] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+    kill -TERM "$DAEMON_PID" 2>/dev/null || true
+    for _ in $(seq 1 200); do
+      kill -0 "$DAEMON_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$DAEMON_PID" 2>/dev/null || true
+  fi
+  if [[ $KEEP -eq 1 ]]; then echo "soak: kept $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+# A loopback port nobody listens on (checked with a connect attempt), below
+# the kernel's ephemeral range so that no client socket holds it.
+free_port() {
+  local p
+  while true; do
+    p=$(( 20000 + RANDOM % 12000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return
+    fi
+  done
+}
+PUB_PORT=$(free_port)
+INT_PORT=$(free_port)
+while [[ $INT_PORT == "$PUB_PORT" ]]; do INT_PORT=$(free_port); done
+
+mkdir -m 0700 "$WORK/keys" "$WORK/spent"
+"$ATHM" keygen --dir "$WORK/keys" --buckets 4 --deployment-id athmd-soak \
+  --not-before -1h --expires +2d >/dev/null
+cat >"$WORK/athmd.yaml" <<EOF
+listeners:
+  public:
+    address: 127.0.0.1
+    port: $PUB_PORT
+  internal:
+    address: 127.0.0.1
+    port: $INT_PORT
+limits:
+  max_connections: 20000
+  idle_timeout_ms: 600000
+issuer:
+  request_uri: http://127.0.0.1:$PUB_PORT/request
+keys:
+  directory: $WORK/keys
+  reload_interval_s: 0
+store:
+  type: $STORE
+  lmdb:
+    path: $WORK/spent
+attester:
+  type: header
+  header:
+    name: X-Athm-Bucket
+    trusted_cidrs: [127.0.0.0/8]
+    default_bucket: 0
+logging:
+  level: info
+  format: text
+  access_log: true
+server:
+  io_threads: $IO_THREADS
+EOF
+"$ATHMD" --check-config "$WORK/athmd.yaml" >/dev/null
+
+"$ATHMD" --config "$WORK/athmd.yaml" >"$WORK/athmd.log" 2>&1 &
+DAEMON_PID=$!
+deadline=$(( SECONDS + READY_TIMEOUT ))
+until curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$PUB_PORT/readyz"; do
+  if ! kill -0 "$DAEMON_PID" 2>/dev/null || (( SECONDS >= deadline )); then
+    echo "soak: athmd did not become ready; log:" >&2
+    tail -n 40 "$WORK/athmd.log" >&2
+    exit 2
+  fi
+  sleep 0.2
+done
+
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null | head -n 1) ]]; then COMMIT="$COMMIT (with uncommitted changes)"; fi
+ARGS=(--duration "$DURATION" --fraction "$FRACTION" --workers "$WORKERS"
+      --idle-connections "$IDLE" --idle-hold "$IDLE_HOLD" --idle-rounds "$IDLE_ROUNDS" --ramp-step "$RAMP_STEP")
+if [[ $RATE != 0 ]]; then ARGS+=(--rate "$RATE"); fi
+if [[ $SKIP_LOAD -eq 1 ]]; then ARGS+=(--skip-load); fi
+
+cat <<EOF
+### Soak run of $(date -u +%Y-%m-%dT%H:%M:%SZ)
+
+- Machine: $(nproc) CPUs, $(uname -sr); load average (1, 5, 15 min) before: $(cut -d' ' -f1-3 /proc/loadavg).
+- Commit: $COMMIT. Build: \`$BUILD_DIR\` ($(awk -F= '/^CMAKE_BUILD_TYPE:/ {print $2}' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null || echo unknown)).
+- Command: \`scripts/soak.sh${ORIG_ARGS:+ $ORIG_ARGS}\` (effective: duration $DURATION s, fraction $FRACTION, rate $RATE, workers $WORKERS, idle $IDLE, io_threads $IO_THREADS, store $STORE); \`ulimit -n $WANT_FDS\`.
+- Daemon: \`athmd --config\` (n = 4, store $STORE, header attester, access log on, $IO_THREADS I/O threads), pid $DAEMON_PID, RSS at start $(awk '/^VmRSS/ {print $2, $3}' "/proc/$DAEMON_PID/status").
+
+EOF
+set +e
+"$TOOL" --public-port "$PUB_PORT" --internal-port "$INT_PORT" --pid "$DAEMON_PID" "${ARGS[@]}" |
+  tee "$WORK/report.md"
+RC=${PIPESTATUS[0]}
+set -e
+
+# The same exchanges seen by the daemon: its access log times each request
+# from its first byte to the end of the response write. Comparing these with
+# the client's figures separates time spent in the daemon from time the
+# client or the machine added.
+WINDOW=$(sed -n 's/^Load window (UTC): \(.*\) to \(.*\)$/\1 \2/p' "$WORK/report.md")
+if [[ -n $WINDOW ]]; then
+  read -r FROM TO <<<"$WINDOW"
+  server_pct() {
+    awk -v from="$FROM" -v to="$TO" -v what="\"$1\" 200" \
+      '$1 >= from && $1 <= to && index($0, " access: ") && index($0, what) {
+         d = $NF; sub(/ms$/, "", d); print d }' "$WORK/athmd.log" | sort -n |
+      awk '{ v[NR] = $1 } END {
+             if (NR == 0) { print "| n/a | n/a | n/a |"; exit }
+             p50 = v[int(NR * 0.50) + 1]; p99 = v[int(NR * 0.99) + 1] + 0;
+             printf "| %d | %.2f ms | %.2f ms | %.1f |\n", NR, p50, p99, (p50 > 0 ? p99 / p50 : 0) }'
+  }
+  echo "Server side (access log, load window only):"
+  echo
+  echo "| exchange | requests | p50 | p99 | p99/p50 |"
+  echo "|---|---:|---:|---:|---:|"
+  echo "| issuance $(server_pct "POST /request")"
+  echo "| redemption $(server_pct "POST /redeem")"
+  echo
+fi
+echo "- Load average after: $(cut -d' ' -f1-3 /proc/loadavg)."
+if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
+  echo "soak: athmd died; log:" >&2
+  tail -n 40 "$WORK/athmd.log" >&2
+  exit 2
+fi
+ERRORS=$(grep -cE ' (error|critical) ' "$WORK/athmd.log" || true)
+echo "- Daemon log: $(wc -l <"$WORK/athmd.log") lines, $ERRORS at error level."
+exit "$RC"
