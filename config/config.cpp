@@ -787,7 +787,7 @@ void read_attester(const field& f, attester_config& out) {
 }
 
 void read_logging(const field& f, logging_config& out) {
-  const section s(f, {"level", "format", "access_log"});
+  const section s(f, {"level", "format", "access_log", "access_log_flush_s"});
   if (const field* v = s.get("level")) {
     out.level = read_choice(*v, {"trace", "debug", "info", "warn", "error", "off"});
   }
@@ -796,6 +796,9 @@ void read_logging(const field& f, logging_config& out) {
   }
   if (const field* v = s.get("access_log")) {
     out.access_log = read_bool(*v);
+  }
+  if (const field* v = s.get("access_log_flush_s")) {
+    out.access_log_flush = std::chrono::seconds(read_uint(*v, 0, 60));
   }
 }
 
@@ -1032,6 +1035,7 @@ std::string dump_redacted(const config& c) {
   out << YAML::Key << "level" << YAML::Value << c.logging.level;
   out << YAML::Key << "format" << YAML::Value << (c.logging.format == log_format::json ? "json" : "text");
   out << YAML::Key << "access_log" << YAML::Value << c.logging.access_log;
+  out << YAML::Key << "access_log_flush_s" << YAML::Value << c.logging.access_log_flush.count();
   out << YAML::EndMap;
 
   out << YAML::Key << "server" << YAML::Value << YAML::BeginMap;

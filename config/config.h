@@ -126,6 +126,9 @@ struct logging_config {
   std::string level = "info";  // trace|debug|info|warn|error|off
   log_format format = log_format::text;
   bool access_log = true;
+  // Access lines are buffered and written at least this often (and whenever
+  // 64 KiB are pending); 0 writes every line at once.
+  std::chrono::seconds access_log_flush{1};
 };
 
 struct server_config {

@@ -57,6 +57,9 @@ void print_dev_banner(std::ostream& out, const issuer_daemon& d, const dev_optio
 }
 
 int serve(std::shared_ptr<const config::config> cfg, daemon_options opts, std::ostream& err) {
+  struct flush_at_exit {
+    ~flush_at_exit() { flush_logs(); }
+  } flush_guard;
   std::unique_ptr<issuer_daemon> d;
   try {
     d = std::make_unique<issuer_daemon>(std::move(cfg), std::move(opts));

@@ -5,11 +5,14 @@
 #include <ctime>
 #include <mutex>
 
+#include <unistd.h>
+
 #include <spdlog/formatter.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/null_sink.h>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include "server/app/log_sink.h"
 
 namespace athm::app {
 namespace {
@@ -122,11 +125,13 @@ std::string json_escape(std::string_view s) {
 
 void configure_logging(const config::logging_config& cfg) {
   const auto level = spdlog::level::from_str(cfg.level);
-  // A formatter belongs to a sink, so each logger has its own stderr sink.
-  // Each line is one fwrite on stderr, which stdio locks: lines from the two
-  // loggers never interleave.
-  auto main_sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-  auto access_sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  // A formatter belongs to a sink, so each logger has its own sink; both
+  // write whole lines to stderr under one lock (fd_sink). The access log is
+  // buffered unless access_log_flush is 0.
+  constexpr std::size_t kAccessBuffer = 64 * 1024;
+  auto main_sink = std::make_shared<fd_sink>(STDERR_FILENO, 0);
+  auto access_sink =
+      std::make_shared<fd_sink>(STDERR_FILENO, cfg.access_log_flush.count() > 0 ? kAccessBuffer : 0);
   if (cfg.format == config::log_format::json) {
     main_sink->set_formatter(std::make_unique<json_formatter>(false));
     access_sink->set_formatter(std::make_unique<json_formatter>(true));
@@ -138,11 +143,26 @@ void configure_logging(const config::logging_config& cfg) {
   auto access = std::make_shared<spdlog::logger>("access", access_sink);
   main_logger->set_level(level);
   access->set_level(level);
+  // Warnings and errors go out at once; access lines wait for the buffer,
+  // the periodic flush below, or flush_logs().
   main_logger->flush_on(spdlog::level::trace);
-  access->flush_on(spdlog::level::trace);
+  access->flush_on(spdlog::level::off);
   spdlog::set_default_logger(main_logger);
+  spdlog::drop("access");
+  spdlog::register_logger(access);
+  if (cfg.access_log_flush.count() > 0) {
+    spdlog::flush_every(cfg.access_log_flush);
+  }
   std::lock_guard lock(g_mu);
   g_access = access;
+}
+
+void flush_logs() noexcept {
+  try {
+    access_logger()->flush();
+    spdlog::default_logger()->flush();
+  } catch (...) {
+  }
 }
 
 std::shared_ptr<spdlog::logger> access_logger() {

@@ -18,9 +18,14 @@ namespace athm::app {
 
 // Builds the default logger ("athmd") and the access logger ("access"),
 // both writing to stderr in cfg.format at cfg.level, and installs the first
-// as spdlog's default. Start-up only (replaces any previous set-up). Throws
-// spdlog::spdlog_ex on failure.
+// as spdlog's default. Main log lines are written at once; access lines are
+// buffered and flushed every cfg.access_log_flush (at once when that is 0).
+// Start-up only (replaces any previous set-up). Throws spdlog::spdlog_ex on
+// failure.
 void configure_logging(const config::logging_config& cfg);
+
+// Writes every pending log line (the buffered access log). Call before exit.
+void flush_logs() noexcept;
 
 // The access logger configured above (a no-op logger before that).
 std::shared_ptr<spdlog::logger> access_logger();

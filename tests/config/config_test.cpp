@@ -208,6 +208,7 @@ const std::vector<invalid_case> invalid_cases = {
     {base_ok + "logging: {format: xml}", "t.yaml: logging.format: must be one of: text, json"},
     {base_ok + "logging: {access_log: yes}", "t.yaml: logging.access_log: must be true or false"},
     {base_ok + "logging: {access_log: 1}", "t.yaml: logging.access_log: must be true or false"},
+    {base_ok + "logging: {access_log_flush_s: 61}", "t.yaml: logging.access_log_flush_s: must be an integer 0..60"},
     {base_ok + "server: {io_threads: 257}", "t.yaml: server.io_threads: must be an integer 0..256"},
     {base_ok + "server: {shutdown_grace_ms: 600001}", "t.yaml: server.shutdown_grace_ms: must be an integer 0..600000"},
     // document shape
@@ -289,6 +290,7 @@ void check_defaults(const config& c) {
   CHECK(c.logging.level == "info");
   CHECK(c.logging.format == athm::config::log_format::text);
   CHECK(c.logging.access_log);
+  CHECK(c.logging.access_log_flush == 1s);
   CHECK(c.server.io_threads == 0);
   CHECK(c.server.shutdown_grace == 10'000ms);
 }
@@ -352,6 +354,7 @@ logging:
   level: debug
   format: json
   access_log: false
+  access_log_flush_s: 0
 server:
   io_threads: 3
   shutdown_grace_ms: 2500
@@ -410,6 +413,7 @@ void check_full(const config& c, const fs::path& dir, const std::string& passwor
   CHECK(c.logging.level == "debug");
   CHECK(c.logging.format == athm::config::log_format::json);
   CHECK_FALSE(c.logging.access_log);
+  CHECK(c.logging.access_log_flush == 0s);
   CHECK(c.server.io_threads == 3);
   CHECK(c.server.shutdown_grace == 2500ms);
 }
