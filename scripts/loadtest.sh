@@ -4,13 +4,17 @@
 # Not part of ctest. Results go to stdout as a Markdown section for
 # docs/performance.md ("Daemon load test").
 #
-#   scripts/loadtest.sh [--duration S] [--threads T] [--connections C]
-#                       [--engine-seconds S] [--build-dir DIR] [--no-build]
-#                       [--issue-tokens]
+#   scripts/loadtest.sh [--duration S] [--connections C] [--engine-seconds S]
+#                       [--daemon-cpus LIST] [--client-cpus LIST]
+#                       [--build-dir DIR] [--no-build] [--issue-tokens]
 #
 #   --duration S        seconds per wrk run (default 20)
-#   --threads T         wrk threads and engine-bound threads (default 2)
 #   --connections C     wrk connections (default 32)
+#   --daemon-cpus LIST  CPUs for athmd and for the engine-only bound, as for
+#                       taskset -c (default 0); athmd gets one I/O thread and
+#                       the bound one engine thread per CPU listed
+#   --client-cpus LIST  CPUs for wrk and the input generator (default 1);
+#                       wrk gets one thread per CPU listed
 #   --engine-seconds S  seconds per engine operation (default 5)
 #   --build-dir DIR     Release build directory (default build-loadtest)
 #   --no-build          use the binaries already in the build directory
@@ -23,7 +27,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=20
-THREADS=2
+DAEMON_CPUS=0
+CLIENT_CPUS=1
 CONNS=32
 ENGINE_SECONDS=5
 BUILD_DIR="$ROOT/build-loadtest"
@@ -34,18 +39,19 @@ READY_TIMEOUT=30
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --duration) DURATION=$2; shift 2 ;;
-    --threads) THREADS=$2; shift 2 ;;
+    --daemon-cpus) DAEMON_CPUS=$2; shift 2 ;;
+    --client-cpus) CLIENT_CPUS=$2; shift 2 ;;
     --connections) CONNS=$2; shift 2 ;;
     --engine-seconds) ENGINE_SECONDS=$2; shift 2 ;;
     --build-dir) BUILD_DIR=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --issue-tokens) ISSUE_TOKENS=1; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "loadtest: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 
-for tool in wrk curl; do
+for tool in wrk curl taskset; do
   command -v "$tool" >/dev/null || { echo "loadtest: $tool is not installed" >&2; exit 2; }
 done
 
@@ -53,12 +59,28 @@ LOAD_DIR="$ROOT/tests/bench/load"
 if [[ $BUILD -eq 1 ]]; then
   cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DATHM_BUILD_BENCH=ON -DATHM_BUILD_TESTS=ON >/dev/null
-  cmake --build "$BUILD_DIR" --target athmd athm_loadgen -j"$(nproc)" >/dev/null
+  cmake --build "$BUILD_DIR" --target athmd athm athm_loadgen -j"$(nproc)" >/dev/null
 fi
 ATHMD="$BUILD_DIR/server/athmd"
+ATHM="$BUILD_DIR/tools/athm/athm"
 LOADGEN="$BUILD_DIR/tests/bench/load/athm_loadgen"
-[[ -x $ATHMD ]] || { echo "loadtest: $ATHMD not built" >&2; exit 2; }
-[[ -x $LOADGEN ]] || { echo "loadtest: $LOADGEN not built" >&2; exit 2; }
+for b in "$ATHMD" "$ATHM" "$LOADGEN"; do
+  [[ -x $b ]] || { echo "loadtest: $b not built" >&2; exit 2; }
+done
+
+# Number of CPUs in a taskset list such as "0", "0,2" or "0-3".
+count_cpus() {
+  local n=0 part
+  IFS=, read -ra parts <<<"$1"
+  for part in "${parts[@]}"; do
+    if [[ $part == *-* ]]; then n=$(( n + ${part#*-} - ${part%-*} + 1 )); else n=$(( n + 1 )); fi
+  done
+  echo "$n"
+}
+THREADS=$(count_cpus "$DAEMON_CPUS")
+CLIENT_THREADS=$(count_cpus "$CLIENT_CPUS")
+taskset -c "$DAEMON_CPUS" true 2>/dev/null || { echo "loadtest: bad --daemon-cpus $DAEMON_CPUS" >&2; exit 2; }
+taskset -c "$CLIENT_CPUS" true 2>/dev/null || { echo "loadtest: bad --client-cpus $CLIENT_CPUS" >&2; exit 2; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/athm-loadtest-XXXXXX")
 DAEMON_PID=""
@@ -94,18 +116,48 @@ while [[ $INT_PORT == "$PUB_PORT" ]]; do INT_PORT=$(free_port); done
 PUB="http://127.0.0.1:$PUB_PORT"
 INT="http://127.0.0.1:$INT_PORT"
 
-"$ATHMD" --dev --listen "127.0.0.1:$PUB_PORT" --internal-listen "127.0.0.1:$INT_PORT" \
-  --state-dir "$WORK/state" >"$WORK/athmd.log" 2>&1 &
-DAEMON_PID=$!
-deadline=$(( SECONDS + READY_TIMEOUT ))
-until curl -sf -o /dev/null --max-time 2 "$PUB/readyz"; do
-  if ! kill -0 "$DAEMON_PID" 2>/dev/null || (( SECONDS >= deadline )); then
-    echo "loadtest: athmd did not become ready; log:" >&2
-    tail -n 40 "$WORK/athmd.log" >&2
-    exit 1
-  fi
-  sleep 0.2
-done
+# A production-shaped single node: LMDB with durable commits, the header
+# attester (trusted from loopback, default bucket 0), text logs with the
+# access log on (buffered, the default), one I/O thread per daemon CPU.
+"$ATHM" keygen --dir "$WORK/keys" --buckets 4 --deployment-id athmd-dev >/dev/null
+write_config() {  # write_config FILE STORE_YAML
+  cat >"$1" <<YAML
+listeners:
+  public: {address: 127.0.0.1, port: $PUB_PORT}
+  internal: {address: 127.0.0.1, port: $INT_PORT}
+issuer: {request_uri: "$PUB/request"}
+keys: {directory: "$WORK/keys", reload_interval_s: 0}
+store: $2
+attester:
+  type: header
+  header: {name: X-Athm-Bucket, trusted_cidrs: [127.0.0.0/8], default_bucket: 0}
+logging: {level: info, format: text, access_log: true}
+server: {io_threads: $THREADS}
+YAML
+}
+write_config "$WORK/athmd.yaml" "{type: lmdb, lmdb: {path: \"$WORK/spent\"}}"
+write_config "$WORK/athmd-memory.yaml" "{type: memory}"
+
+# start_daemon CONFIG: athmd pinned to the daemon CPUs, ready on /readyz.
+start_daemon() {
+  taskset -c "$DAEMON_CPUS" "$ATHMD" --config "$1" >>"$WORK/athmd.log" 2>&1 &
+  DAEMON_PID=$!
+  local deadline=$(( SECONDS + READY_TIMEOUT ))
+  until curl -sf -o /dev/null --max-time 2 "$PUB/readyz"; do
+    if ! kill -0 "$DAEMON_PID" 2>/dev/null || (( SECONDS >= deadline )); then
+      echo "loadtest: athmd did not become ready; log:" >&2
+      tail -n 40 "$WORK/athmd.log" >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+}
+stop_daemon() {
+  kill -TERM "$DAEMON_PID" 2>/dev/null || true
+  wait "$DAEMON_PID" 2>/dev/null || true
+  DAEMON_PID=""
+}
+start_daemon "$WORK/athmd.yaml"
 
 # CPU seconds the daemon has used so far: "user+system system".
 daemon_cpu() {
@@ -113,24 +165,26 @@ daemon_cpu() {
     "/proc/$DAEMON_PID/stat"
 }
 
-echo "loadtest: engine-only bound ($THREADS threads, ${ENGINE_SECONDS}s per operation)" >&2
-"$LOADGEN" engine --seconds "$ENGINE_SECONDS" --threads "$THREADS" >"$WORK/engine.txt"
-ISSUE_BOUND=$(awk -F= '$1=="engine.token_response.ops_per_s" {print $2}' "$WORK/engine.txt")
-VERIFY_BOUND=$(awk -F= '$1=="engine.verify_token.ops_per_s" {print $2}' "$WORK/engine.txt")
-ISSUE_CPU_BOUND=$(awk -F= '$1=="engine.token_response.ops_per_cpu_s" {print $2}' "$WORK/engine.txt")
-VERIFY_CPU_BOUND=$(awk -F= '$1=="engine.verify_token.ops_per_cpu_s" {print $2}' "$WORK/engine.txt")
+echo "loadtest: engine-only bound ($THREADS threads on CPUs $DAEMON_CPUS, ${ENGINE_SECONDS}s per operation)" >&2
+# The bound is measured before and after the daemon runs (the mean is used;
+# both are printed), so that drift of the machine shows.
+taskset -c "$DAEMON_CPUS" "$LOADGEN" engine --seconds "$ENGINE_SECONDS" --threads "$THREADS" >"$WORK/engine-before.txt"
+bound() {  # bound KEY: mean of the two engine runs (only the first until the second exists)
+  cat "$WORK"/engine-*.txt | awk -F= -v k="engine.$1" '$1==k { s += $2; n++ } END { printf "%.1f", s / n }'
+}
+VERIFY_BOUND=$(bound verify_token.ops_per_s)
 
 echo "loadtest: generating inputs" >&2
 "$LOADGEN" requests --url "$PUB" --count 4096 --out "$WORK/requests.bin"
 # Enough distinct tokens that none is sent twice even at the engine bound.
 TOKENS=$(awk -v b="$VERIFY_BOUND" -v d="$DURATION" 'BEGIN { printf "%d", b * d * 1.3 + 1000 }')
-KEY_FILE=$(find "$WORK/state" -name '*.key' -type f | head -n 1)
+KEY_FILE=$(find "$WORK/keys" -name '*.key' -type f | head -n 1)
 if [[ $ISSUE_TOKENS -eq 0 && -n $KEY_FILE ]]; then
-  TOKEN_SOURCE="minted with the dev key ($TOKENS tokens)"
-  "$LOADGEN" mint --key-file "$KEY_FILE" --count "$TOKENS" --threads "$THREADS" --out "$WORK/tokens.bin"
+  TOKEN_SOURCE="minted with the key file ($TOKENS tokens)"
+  "$LOADGEN" mint --key-file "$KEY_FILE" --count "$TOKENS" --threads "$(nproc)" --out "$WORK/tokens.bin"
 else
   TOKEN_SOURCE="issued by the daemon ($TOKENS tokens)"
-  "$LOADGEN" tokens --url "$PUB" --count "$TOKENS" --threads "$THREADS" --out "$WORK/tokens.bin"
+  "$LOADGEN" tokens --url "$PUB" --count "$TOKENS" --threads "$(nproc)" --out "$WORK/tokens.bin"
 fi
 
 # run_wrk NAME SCRIPT URL [script args...]: output in $WORK/wrk-NAME.txt,
@@ -139,10 +193,10 @@ fi
 run_wrk() {
   local name=$1 script=$2 url=$3
   shift 3
-  echo "loadtest: wrk $name (${DURATION}s, $THREADS threads, $CONNS connections)" >&2
+  echo "loadtest: wrk $name (${DURATION}s, $CLIENT_THREADS threads on CPUs $CLIENT_CPUS, $CONNS connections)" >&2
   local before after
   before=$(daemon_cpu)
-  timeout $(( DURATION + 60 )) wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s --latency \
+  timeout $(( DURATION + 60 )) taskset -c "$CLIENT_CPUS" wrk -t"$CLIENT_THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s --latency \
     -s "$script" "$url" -- "$@" >"$WORK/wrk-$name.txt" 2>&1
   after=$(daemon_cpu)
   awk -v a="${before% *}" -v b="${after% *}" 'BEGIN { printf "%.2f", b - a }' >"$WORK/cpu-$name.txt"
@@ -151,9 +205,27 @@ run_wrk() {
 
 run_wrk directory "$LOAD_DIR/status.lua" "$PUB/.well-known/private-token-issuer-directory"
 run_wrk issuance "$LOAD_DIR/issue.lua" "$PUB" "$WORK/requests.bin" /request
-run_wrk redemption "$LOAD_DIR/redeem.lua" "$INT" "$WORK/tokens.bin" "$THREADS"
-
+run_wrk redemption "$LOAD_DIR/redeem.lua" "$INT" "$WORK/tokens.bin" "$CLIENT_THREADS"
 kill -0 "$DAEMON_PID" 2>/dev/null || { echo "loadtest: athmd died; log:" >&2; tail -n 40 "$WORK/athmd.log" >&2; exit 1; }
+stop_daemon
+
+# The same redemption load on the memory store: the daemon's own overhead,
+# without the durable write (the memory store is for tests only).
+start_daemon "$WORK/athmd-memory.yaml"
+run_wrk redemption-memory "$LOAD_DIR/redeem.lua" "$INT" "$WORK/tokens.bin" "$CLIENT_THREADS"
+kill -0 "$DAEMON_PID" 2>/dev/null || { echo "loadtest: athmd died; log:" >&2; tail -n 40 "$WORK/athmd.log" >&2; exit 1; }
+stop_daemon
+
+echo "loadtest: engine-only bound again" >&2
+taskset -c "$DAEMON_CPUS" "$LOADGEN" engine --seconds "$ENGINE_SECONDS" --threads "$THREADS" >"$WORK/engine-after.txt"
+ISSUE_BOUND=$(bound token_response.ops_per_s)
+VERIFY_BOUND=$(bound verify_token.ops_per_s)
+ISSUE_CPU_BOUND=$(bound token_response.ops_per_cpu_s)
+VERIFY_CPU_BOUND=$(bound verify_token.ops_per_cpu_s)
+engine_runs() {  # engine_runs KEY: "before / after"
+  printf '%s / %s' "$(awk -F= -v k="engine.$1" '$1==k {print $2}' "$WORK/engine-before.txt")" \
+    "$(awk -F= -v k="engine.$1" '$1==k {print $2}' "$WORK/engine-after.txt")"
+}
 
 # Field extraction from wrk's report.
 rps() { awk '$1=="Requests/sec:" {print $2}' "$WORK/wrk-$1.txt"; }
@@ -184,18 +256,23 @@ ISSUE_PER_CPU=$(per_cpu issuance)
 REDEEM_PER_CPU=$(per_cpu redemption)
 # Redemptions that spent a token, per second (409s after the tokens ran
 # out do not count).
-REDEEM_RPS=$(awk -v r="$(rps redemption)" -v ok="$(lua redemption status_200)" \
-  -v sp="$(lua redemption status_409)" -v ot="$(lua redemption status_other)" \
-  'BEGIN { t = ok + sp + ot; printf "%.2f", (t > 0 ? r * ok / t : 0) }')
+spends_per_s() {
+  awk -v r="$(rps "$1")" -v ok="$(lua "$1" status_200)" \
+    -v sp="$(lua "$1" status_409)" -v ot="$(lua "$1" status_other)" \
+    'BEGIN { t = ok + sp + ot; printf "%.2f", (t > 0 ? r * ok / t : 0) }'
+}
+REDEEM_RPS=$(spends_per_s redemption)
+MEM_RPS=$(spends_per_s redemption-memory)
+MEM_PER_CPU=$(per_cpu redemption-memory)
 
 cat <<EOF
 ### Run of $STARTED
 
 - Machine: $(nproc) CPUs, ${CPU_MODEL:-unknown CPU}, $(uname -sr); load average (1, 5, 15 min) before the run: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg).
 - Commit: $COMMIT. Build: Release, \`$BUILD_DIR\`.
-- Command: \`scripts/loadtest.sh --duration $DURATION --threads $THREADS --connections $CONNS --engine-seconds $ENGINE_SECONDS\`
-- wrk: \`wrk -t$THREADS -c$CONNS -d${DURATION}s --latency\`, on the same machine as the daemon.
-- Daemon: \`athmd --dev\` (n = 4, LMDB in a temp directory, header attester), default I/O threads.
+- Command: \`scripts/loadtest.sh --duration $DURATION --connections $CONNS --engine-seconds $ENGINE_SECONDS --daemon-cpus $DAEMON_CPUS --client-cpus $CLIENT_CPUS\`
+- CPUs: athmd and the engine-only bound on CPUs $DAEMON_CPUS ($THREADS I/O threads, $THREADS engine threads); wrk on CPUs $CLIENT_CPUS (\`wrk -t$CLIENT_THREADS -c$CONNS -d${DURATION}s --latency\`).
+- Daemon: \`athmd --config\` (n = 4, LMDB in a temp directory with durable commits, header attester, access log on and buffered); the memory-store row runs a second daemon with the same config but \`store: {type: memory}\`.
 - Redemption tokens: $TOKEN_SOURCE, each sent at most once while they last.
 
 | endpoint | requests/s | p50 | p99 | 200 | other statuses | daemon CPU (cores) | 200s per daemon CPU-second |
@@ -203,11 +280,15 @@ cat <<EOF
 | GET directory | $(rps directory) | $(pct directory 50%) | $(pct directory 99%) | $(lua directory status_200) | $(lua directory status_other) | $(cores directory) | $(per_cpu directory) |
 | POST /request (issuance) | $ISSUE_RPS | $(pct issuance 50%) | $(pct issuance 99%) | $(lua issuance status_200) | $(lua issuance status_other) | $(cores issuance) | $ISSUE_PER_CPU |
 | POST /redeem (distinct tokens) | $(rps redemption) (spends: $REDEEM_RPS) | $(pct redemption 50%) | $(pct redemption 99%) | $(lua redemption status_200) | 409: $(lua redemption status_409), other: $(lua redemption status_other) | $(cores redemption) | $REDEEM_PER_CPU |
+| POST /redeem, memory store | $(rps redemption-memory) (spends: $MEM_RPS) | $(pct redemption-memory 50%) | $(pct redemption-memory 99%) | $(lua redemption-memory status_200) | 409: $(lua redemption-memory status_409), other: $(lua redemption-memory status_other) | $(cores redemption-memory) | $MEM_PER_CPU |
 
 | engine-only bound ($THREADS threads, n = 4) | ops/s | ops per CPU-second | daemon / bound (wall clock) | daemon / bound (per CPU-second) |
 |---|---:|---:|---:|---:|
 | token_response vs issuance | $ISSUE_BOUND | $ISSUE_CPU_BOUND | $(ratio "$ISSUE_RPS" "$ISSUE_BOUND") | $(ratio "$ISSUE_PER_CPU" "$ISSUE_CPU_BOUND") |
 | verify_token vs redemption | $VERIFY_BOUND | $VERIFY_CPU_BOUND | $(ratio "$REDEEM_RPS" "$VERIFY_BOUND") | $(ratio "$REDEEM_PER_CPU" "$VERIFY_CPU_BOUND") |
+| verify_token vs redemption, memory store | $VERIFY_BOUND | $VERIFY_CPU_BOUND | $(ratio "$MEM_RPS" "$VERIFY_BOUND") | $(ratio "$MEM_PER_CPU" "$VERIFY_CPU_BOUND") |
 
-wrk errors: directory: $(errs directory); issuance: $(errs issuance); redemption: $(errs redemption).
+Engine-only ops/s before / after the daemon runs: token_response $(engine_runs token_response.ops_per_s), verify_token $(engine_runs verify_token.ops_per_s).
+
+wrk errors: directory: $(errs directory); issuance: $(errs issuance); redemption: $(errs redemption); redemption, memory store: $(errs redemption-memory).
 EOF

@@ -25,6 +25,8 @@
 #   --ramp-step S         seconds per ramp step (default 5)
 #   --skip-load           only the idle connections (no ramp, no load)
 #   --io-threads T        daemon I/O threads (default 2)
+#   --daemon-cpus LIST    pin athmd to these CPUs (taskset -c; default: not pinned)
+#   --client-cpus LIST    pin athm_soak to these CPUs (default: not pinned)
 #   --store lmdb|memory   spent-token store (default lmdb; memory is the
 #                         test-only store, to separate the LMDB commit from
 #                         the rest of a redemption's latency)
@@ -46,6 +48,8 @@ IDLE_HOLD=10
 IDLE_ROUNDS=2
 RAMP_STEP=5
 IO_THREADS=2
+DAEMON_CPUS=""
+CLIENT_CPUS=""
 STORE=lmdb
 SKIP_LOAD=0
 BUILD_DIR="$ROOT/build"
@@ -64,17 +68,24 @@ while [[ $# -gt 0 ]]; do
     --idle-rounds) IDLE_ROUNDS=$2; shift 2 ;;
     --ramp-step) RAMP_STEP=$2; shift 2 ;;
     --io-threads) IO_THREADS=$2; shift 2 ;;
+    --daemon-cpus) DAEMON_CPUS=$2; shift 2 ;;
+    --client-cpus) CLIENT_CPUS=$2; shift 2 ;;
     --store) STORE=$2; shift 2 ;;
     --skip-load) SKIP_LOAD=1; shift ;;
     --build-dir) BUILD_DIR=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "soak: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 
 command -v curl >/dev/null || { echo "soak: curl is not installed" >&2; exit 2; }
+# pinned LIST: the taskset prefix for LIST, nothing when LIST is empty.
+pinned() { if [[ -n $1 ]]; then echo taskset -c "$1"; fi; }
+for cpus in "$DAEMON_CPUS" "$CLIENT_CPUS"; do
+  [[ -z $cpus ]] || taskset -c "$cpus" true 2>/dev/null || { echo "soak: bad CPU list $cpus" >&2; exit 2; }
+done
 # The client and the daemon (which inherits this limit) each hold one
 # descriptor per idle connection, plus their own.
 WANT_FDS=$(( IDLE + 1024 ))
@@ -165,7 +176,7 @@ server:
 EOF
 "$ATHMD" --check-config "$WORK/athmd.yaml" >/dev/null
 
-"$ATHMD" --config "$WORK/athmd.yaml" >"$WORK/athmd.log" 2>&1 &
+$(pinned "$DAEMON_CPUS") "$ATHMD" --config "$WORK/athmd.yaml" >"$WORK/athmd.log" 2>&1 &
 DAEMON_PID=$!
 deadline=$(( SECONDS + READY_TIMEOUT ))
 until curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$PUB_PORT/readyz"; do
@@ -189,12 +200,12 @@ cat <<EOF
 
 - Machine: $(nproc) CPUs, $(uname -sr); load average (1, 5, 15 min) before: $(cut -d' ' -f1-3 /proc/loadavg).
 - Commit: $COMMIT. Build: \`$BUILD_DIR\` ($(awk -F= '/^CMAKE_BUILD_TYPE:/ {print $2}' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null || echo unknown)).
-- Command: \`scripts/soak.sh${ORIG_ARGS:+ $ORIG_ARGS}\` (effective: duration $DURATION s, fraction $FRACTION, rate $RATE, workers $WORKERS, idle $IDLE, io_threads $IO_THREADS, store $STORE); \`ulimit -n $WANT_FDS\`.
+- Command: \`scripts/soak.sh${ORIG_ARGS:+ $ORIG_ARGS}\` (effective: duration $DURATION s, fraction $FRACTION, rate $RATE, workers $WORKERS, idle $IDLE, io_threads $IO_THREADS, store $STORE, daemon CPUs ${DAEMON_CPUS:-any}, client CPUs ${CLIENT_CPUS:-any}); \`ulimit -n $WANT_FDS\`.
 - Daemon: \`athmd --config\` (n = 4, store $STORE, header attester, access log on, $IO_THREADS I/O threads), pid $DAEMON_PID, RSS at start $(awk '/^VmRSS/ {print $2, $3}' "/proc/$DAEMON_PID/status").
 
 EOF
 set +e
-"$TOOL" --public-port "$PUB_PORT" --internal-port "$INT_PORT" --pid "$DAEMON_PID" "${ARGS[@]}" |
+$(pinned "$CLIENT_CPUS") "$TOOL" --public-port "$PUB_PORT" --internal-port "$INT_PORT" --pid "$DAEMON_PID" "${ARGS[@]}" |
   tee "$WORK/report.md"
 RC=${PIPESTATUS[0]}
 set -e
