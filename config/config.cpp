@@ -41,19 +41,54 @@ struct field {
   int line = 0;  // 1-based line of the key or item; 0 when unknown
 };
 
-// Keeps user text in messages readable and on one line.
+// Length of the well-formed UTF-8 sequence at the start of |s| (RFC 3629:
+// no overlong forms, no surrogates, at most U+10FFFF), or 0.
+size_t utf8_sequence_length(std::string_view s) {
+  const auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  const auto cont = [&](size_t i) { return i < s.size() && (b(i) & 0xc0) == 0x80; };
+  const unsigned char c = b(0);
+  if (c >= 0xc2 && c <= 0xdf) {
+    return cont(1) ? 2 : 0;
+  }
+  if (c >= 0xe0 && c <= 0xef) {
+    if (!cont(1) || !cont(2)) return 0;
+    if ((c == 0xe0 && b(1) < 0xa0) || (c == 0xed && b(1) > 0x9f)) return 0;
+    return 3;
+  }
+  if (c >= 0xf0 && c <= 0xf4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    if ((c == 0xf0 && b(1) < 0x90) || (c == 0xf4 && b(1) > 0x8f)) return 0;
+    return 4;
+  }
+  return 0;
+}
+
+// Keeps user text in messages readable, valid UTF-8 and on one line:
+// control characters and bytes that are not part of well-formed UTF-8
+// become \xNN.
 std::string printable(std::string_view s) {
   constexpr size_t max_len = 200;
+  const std::string_view head = s.substr(0, std::min(s.size(), max_len));
   std::string out;
-  for (unsigned char ch : s.substr(0, std::min(s.size(), max_len))) {
-    if (ch < 0x20 || ch == 0x7f) {
-      static constexpr char hex[] = "0123456789abcdef";
-      out += "\\x";
-      out += hex[ch >> 4];
-      out += hex[ch & 0xf];
-    } else {
+  for (size_t i = 0; i < head.size();) {
+    const auto ch = static_cast<unsigned char>(head[i]);
+    if (ch >= 0x20 && ch < 0x7f) {
       out += static_cast<char>(ch);
+      ++i;
+      continue;
     }
+    if (ch >= 0x80) {
+      if (const size_t n = utf8_sequence_length(head.substr(i)); n > 0) {
+        out.append(head.substr(i, n));
+        i += n;
+        continue;
+      }
+    }
+    static constexpr char hex[] = "0123456789abcdef";
+    out += "\\x";
+    out += hex[ch >> 4];
+    out += hex[ch & 0xf];
+    ++i;
   }
   if (s.size() > max_len) {
     out += "...";

@@ -206,6 +206,9 @@ const std::vector<invalid_case> invalid_cases = {
     {base_ok + "logging: {level: verbose}",
      "t.yaml: logging.level: must be one of: trace, debug, info, warn, error, off"},
     {base_ok + "logging: {format: xml}", "t.yaml: logging.format: must be one of: text, json"},
+    // Bytes that are not well-formed UTF-8 are escaped; valid UTF-8 is kept.
+    {base_ok + "logging: {level: \"\xff\xfe\"}", "t.yaml: logging.level: must be one of: trace, debug, info, warn, error, off, got \"\\xff\\xfe\" (quoted)"},
+    {base_ok + "logging: {level: \"\xc3\xa9\xc0\xaf\xed\xa0\x80\"}", "t.yaml: logging.level: must be one of: trace, debug, info, warn, error, off, got \"\xc3\xa9\\xc0\\xaf\\xed\\xa0\\x80\" (quoted)"},
     {base_ok + "logging: {access_log: yes}", "t.yaml: logging.access_log: must be true or false"},
     {base_ok + "logging: {access_log: 1}", "t.yaml: logging.access_log: must be true or false"},
     {base_ok + "logging: {access_log_flush_s: 61}", "t.yaml: logging.access_log_flush_s: must be an integer 0..60"},
