@@ -26,6 +26,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib/daemon.sh
+. "$ROOT/scripts/lib/daemon.sh"
 DURATION=20
 DAEMON_CPUS=0
 CLIENT_CPUS=1
@@ -85,34 +87,14 @@ taskset -c "$CLIENT_CPUS" true 2>/dev/null || { echo "loadtest: bad --client-cpu
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/athm-loadtest-XXXXXX")
 DAEMON_PID=""
 cleanup() {
-  if [[ -n $DAEMON_PID ]] && kill -0 "$DAEMON_PID" 2>/dev/null; then
-    kill -TERM "$DAEMON_PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-      kill -0 "$DAEMON_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$DAEMON_PID" 2>/dev/null || true
-  fi
+  stop_pid "$DAEMON_PID"
   if [[ ${ATHM_LOADTEST_KEEP:-0} == 1 ]]; then echo "loadtest: kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 
-# A loopback port nobody listens on (checked with a connect attempt).
-free_port() {
-  local p
-  while true; do
-    p=$(( 20000 + RANDOM % 40000 ))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return
-    fi
-  done
-}
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-PUB_PORT=$(free_port)
-INT_PORT=$(free_port)
-while [[ $INT_PORT == "$PUB_PORT" ]]; do INT_PORT=$(free_port); done
+pick_ports
 PUB="http://127.0.0.1:$PUB_PORT"
 INT="http://127.0.0.1:$INT_PORT"
 
@@ -142,19 +124,10 @@ write_config "$WORK/athmd-memory.yaml" "{type: memory}"
 start_daemon() {
   taskset -c "$DAEMON_CPUS" "$ATHMD" --config "$1" >>"$WORK/athmd.log" 2>&1 &
   DAEMON_PID=$!
-  local deadline=$(( SECONDS + READY_TIMEOUT ))
-  until curl -sf -o /dev/null --max-time 2 "$PUB/readyz"; do
-    if ! kill -0 "$DAEMON_PID" 2>/dev/null || (( SECONDS >= deadline )); then
-      echo "loadtest: athmd did not become ready; log:" >&2
-      tail -n 40 "$WORK/athmd.log" >&2
-      exit 1
-    fi
-    sleep 0.2
-  done
+  wait_ready loadtest "$DAEMON_PID" "$PUB/readyz" "$WORK/athmd.log" "$READY_TIMEOUT"
 }
 stop_daemon() {
-  kill -TERM "$DAEMON_PID" 2>/dev/null || true
-  wait "$DAEMON_PID" 2>/dev/null || true
+  stop_pid "$DAEMON_PID"
   DAEMON_PID=""
 }
 start_daemon "$WORK/athmd.yaml"

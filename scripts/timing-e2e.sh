@@ -24,6 +24,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib/daemon.sh
+. "$ROOT/scripts/lib/daemon.sh"
 ISSUE=20000
 REDEEM=40000
 SEED=1
@@ -58,46 +60,17 @@ TOOL="$BUILD_DIR/tests/integration/athm_timing_e2e"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/athm-timing-e2e-XXXXXX")
 DAEMON_PID=""
 cleanup() {
-  if [[ -n $DAEMON_PID ]] && kill -0 "$DAEMON_PID" 2>/dev/null; then
-    kill -TERM "$DAEMON_PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-      kill -0 "$DAEMON_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$DAEMON_PID" 2>/dev/null || true
-  fi
+  stop_pid "$DAEMON_PID" 200
   if [[ $KEEP -eq 1 ]]; then echo "timing-e2e: kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 
-# A loopback port nobody listens on (checked with a connect attempt), below
-# the kernel's ephemeral range so that no client socket holds it.
-free_port() {
-  local p
-  while true; do
-    p=$(( 20000 + RANDOM % 12000 ))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return
-    fi
-  done
-}
-PUB_PORT=$(free_port)
-INT_PORT=$(free_port)
-while [[ $INT_PORT == "$PUB_PORT" ]]; do INT_PORT=$(free_port); done
+pick_ports
 
 "$ATHMD" --dev --listen "127.0.0.1:$PUB_PORT" --internal-listen "127.0.0.1:$INT_PORT" \
   --state-dir "$WORK/state" >"$WORK/athmd.log" 2>&1 &
 DAEMON_PID=$!
-deadline=$(( SECONDS + READY_TIMEOUT ))
-until curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$PUB_PORT/readyz"; do
-  if ! kill -0 "$DAEMON_PID" 2>/dev/null || (( SECONDS >= deadline )); then
-    echo "timing-e2e: athmd did not become ready; log:" >&2
-    tail -n 40 "$WORK/athmd.log" >&2
-    exit 2
-  fi
-  sleep 0.2
-done
+wait_ready timing-e2e "$DAEMON_PID" "http://127.0.0.1:$PUB_PORT/readyz" "$WORK/athmd.log" "$READY_TIMEOUT"
 
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null | head -n 1) ]]; then COMMIT="$COMMIT (with uncommitted changes)"; fi

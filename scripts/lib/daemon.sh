@@ -1,0 +1,52 @@
+# Shared by the measurement scripts (loadtest.sh, soak.sh, timing-e2e.sh):
+# loopback ports, starting athmd and waiting for readiness, stopping it.
+# Source it; it defines functions only. Callers use `set -euo pipefail`.
+
+# A loopback port nobody listens on (checked with a connect attempt), below
+# the kernel's ephemeral range so that no client socket holds it.
+free_port() {
+  local p
+  while true; do
+    p=$(( 20000 + RANDOM % 12000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return
+    fi
+  done
+}
+
+# pick_ports: sets PUB_PORT and INT_PORT to two different free ports.
+pick_ports() {
+  PUB_PORT=$(free_port)
+  INT_PORT=$(free_port)
+  while [[ $INT_PORT == "$PUB_PORT" ]]; do INT_PORT=$(free_port); done
+}
+
+# wait_ready NAME PID URL LOG [TIMEOUT_S]: polls URL until it answers 2xx.
+# Exits 2 with the log's tail if PID dies or TIMEOUT_S (default 30) passes.
+wait_ready() {
+  local name=$1 pid=$2 url=$3 log=$4 timeout=${5:-30}
+  local deadline=$(( SECONDS + timeout ))
+  until curl -sf -o /dev/null --max-time 2 "$url"; do
+    if ! kill -0 "$pid" 2>/dev/null || (( SECONDS >= deadline )); then
+      echo "$name: athmd did not become ready; log:" >&2
+      tail -n 40 "$log" >&2
+      exit 2
+    fi
+    sleep 0.2
+  done
+}
+
+# stop_pid PID [TENTHS]: SIGTERM, wait up to TENTHS tenths of a second
+# (default 100), then SIGKILL. Quiet if PID is empty or already gone.
+stop_pid() {
+  local pid=$1 tenths=${2:-100}
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 "$tenths"); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
