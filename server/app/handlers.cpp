@@ -71,13 +71,18 @@ http::response unauthorized_response(const app_services& s, const std::vector<ui
   return res;
 }
 
-void count_attester(metrics& m, const attest_result& r, const issuance_decision& d) {
+// |took|: from the attester call to its verdict.
+void count_attester(metrics& m, const attest_result& r, const issuance_decision& d,
+                    std::chrono::nanoseconds took) {
   if (std::holds_alternative<attest_issue>(r)) {
     m.inc(counter::attester_issue);
+    m.observe(histogram::attester_issue, took);
   } else if (std::holds_alternative<attest_deny>(r)) {
     m.inc(counter::attester_deny);
+    m.observe(histogram::attester_deny, took);
   } else {
     m.inc(counter::attester_undecided);
+    m.observe(histogram::attester_undecided, took);
   }
   if (d.from == issuance_decision::source::fail_open) {
     m.inc(counter::fail_open);
@@ -194,10 +199,11 @@ void issue_handler::handle(http::request req, const http::request_context& ctx,
   const uint32_t n = ar.n_buckets;
   attest_handler on_verdict;
   try {
-    on_verdict = [s = s_, key, tr, n, done](attest_result r) {
+    on_verdict = [s = s_, key, tr, n, done, timer = stopwatch()](attest_result r) {
+      const auto took = timer.elapsed();
       respond_with(done, [&] {
         const issuance_decision d = decide(r, s->policy, n);
-        count_attester(*s->stats, r, d);
+        count_attester(*s->stats, r, d, took);
         if (d.what == issuance_decision::kind::deny) {
           return denied(d);
         }
@@ -269,19 +275,23 @@ void redeem_token(const std::shared_ptr<const app_services>& s, std::span<const 
   const athm::key_id id = tok.issuer_key_id;
   store::spend_handler on_spend;
   try {
-    on_spend = [stats = s->stats, b, id, done](store::spend_result r) {
+    on_spend = [stats = s->stats, b, id, done, timer = stopwatch()](store::spend_result r) {
+      const auto took = timer.elapsed();
       switch (r) {
         case store::spend_result::fresh:
+          stats->observe(histogram::store_fresh, took);
           stats->inc(counter::redemption_fresh);
           done(redeem_outcome{redeem_status::fresh, b, id});
           return;
         case store::spend_result::already_spent:
+          stats->observe(histogram::store_already_spent, took);
           stats->inc(counter::redemption_already_spent);
           done(redeem_outcome{redeem_status::already_spent, 0, {}});
           return;
         case store::spend_result::unavailable:
           break;
       }
+      stats->observe(histogram::store_unavailable, took);
       stats->inc(counter::redemption_unavailable);
       done(redeem_outcome{redeem_status::unavailable, 0, {}});
     };
@@ -399,7 +409,8 @@ void metered_handler::handle(http::request req, const http::request_context& ctx
                              http::respond done) noexcept {
   http::respond counted;
   try {
-    counted = [m = m_, e = e_, done](http::response res) {
+    counted = [m = m_, e = e_, done, timer = stopwatch()](http::response res) {
+      m->observe(e, timer.elapsed());
       m->count_response(e, res.result_int());
       done(std::move(res));
     };

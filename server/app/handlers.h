@@ -102,7 +102,8 @@ class issue_handler final : public http::handler {
   // request that does not decode or names no issuing key; then asks the
   // attester and answers 200 (TokenResponse, Cache-Control: no-store), 403,
   // 429 (with Retry-After), 503 (fail closed), or 422 if T is not a valid
-  // point. Completes on the attester's completion thread.
+  // point. Completes on the attester's completion thread. Counts the
+  // attester's result and its latency (call to verdict) in stats.
   void handle(http::request req, const http::request_context& ctx,
               http::respond done) noexcept override;
 
@@ -140,7 +141,8 @@ struct redeem_outcome {
 // Decodes |token| (132 bytes), finds its non-expired key, verifies it, and
 // only then check-and-marks its spend marker until the key's expiry.
 // Completes inline for invalid, else on the store's thread. Counts the
-// outcome in s->stats. Never throws.
+// outcome, and the check-and-mark latency by store outcome, in s->stats.
+// Never throws.
 void redeem_token(const std::shared_ptr<const app_services>& s, std::span<const uint8_t> token,
                   std::function<void(redeem_outcome)> done) noexcept;
 
@@ -182,7 +184,7 @@ class auth_handler final : public http::handler {
 class metrics_handler final : public http::handler {
  public:
   explicit metrics_handler(std::shared_ptr<const app_services> s) : s_(std::move(s)) {}
-  // 200, Prometheus text format: every counter in metrics.h, plus the gauge
+  // 200, Prometheus text format: every counter and histogram in metrics.h, plus the gauge
   // athmd_key_expiry_timestamp_seconds{key_id="<16 hex>"} for each loaded,
   // unexpired key. Inline.
   void handle(http::request req, const http::request_context& ctx,
@@ -192,7 +194,9 @@ class metrics_handler final : public http::handler {
   std::shared_ptr<const app_services> s_;
 };
 
-// Counts the status of every response |inner| sends under |e|.
+// Counts the status of every response |inner| sends under |e|, and observes
+// its latency (from this handler's call to the response reaching |done|,
+// which excludes reading the request and writing the response).
 class metered_handler final : public http::handler {
  public:
   metered_handler(endpoint e, std::shared_ptr<metrics> m, std::shared_ptr<http::handler> inner)

@@ -34,7 +34,7 @@ while [[ $# -gt 0 ]]; do
     *) echo "fleet-bench: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-for tool in wrk curl redis-server nginx python3; do
+for tool in wrk curl redis-server redis-cli nginx python3; do
   command -v "$tool" >/dev/null || { echo "fleet-bench: $tool is not installed" >&2; exit 2; }
 done
 if [[ $BUILD -eq 1 ]]; then
@@ -135,28 +135,65 @@ start_nginx redis
 sleep 1
 
 # Distinct tokens per run: more than any run can spend at the engine bound.
-TOKENS=$(( DURATION * 4000 ))
+TOKENS=$(( DURATION * 10000 ))
 for run in lmdb-direct lmdb-nginx redis-direct redis-nginx; do
   "$LOADGEN" mint --key-file "$KEY_FILE" --count "$TOKENS" --threads "$THREADS" --out "$WORK/tokens-$run.bin"
 done
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-run_wrk() {  # NAME PORT
+# run_wrk NAME PORT METRICS_PORT: athmd's /metrics is scraped before and
+# after, so that its histograms can be read for this run alone.
+run_wrk() {
+  curl -sf --max-time 5 -o "$WORK/metrics-$1.before" "http://127.0.0.1:$3/metrics"
   timeout $(( DURATION + 60 )) wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s --latency \
     -s "$ROOT/tests/bench/load/redeem.lua" "http://127.0.0.1:$2" -- "$WORK/tokens-$1.bin" "$THREADS" \
     >"$WORK/wrk-$1.txt" 2>&1
+  curl -sf --max-time 5 -o "$WORK/metrics-$1.after" "http://127.0.0.1:$3/metrics"
 }
-run_wrk lmdb-direct "$INT_lmdb"
-run_wrk lmdb-nginx "$LB_lmdb"
-run_wrk redis-direct "$INT_redis"
-run_wrk redis-nginx "$LB_redis"
+run_wrk lmdb-direct "$INT_lmdb" "$INT_lmdb"
+run_wrk lmdb-nginx "$LB_lmdb" "$INT_lmdb"
+redis-cli -p "$REDIS_PORT" config resetstat >/dev/null
+run_wrk redis-direct "$INT_redis" "$INT_redis"
+run_wrk redis-nginx "$LB_redis" "$INT_redis"
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+# Commands Redis ran during the two Redis runs: one SET per verified token
+# if a check-and-mark is one command.
+REDIS_CMDS=$(redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r' |
+  awk -F'[:=,]' '$1 ~ /^cmdstat_/ {printf "%s%s %s", sep, substr($1, 9), $3; sep=", "}')
 
 rps() { awk '$1=="Requests/sec:" {print $2}' "$WORK/wrk-$1.txt"; }
 pct() { awk -v p="$2" '$1==p {print $2}' "$WORK/wrk-$1.txt"; }
 lua() { awk -F= -v k="lua.$2" '$1==k {print $2}' "$WORK/wrk-$1.txt"; }
+# hist RUN SERIES: p50 / p99 of the athmd histogram SERIES (family{labels})
+# over that run, interpolated within a bucket as histogram_quantile does.
+hist() {
+  python3 - "$WORK/metrics-$1.before" "$WORK/metrics-$1.after" "$2" <<'PY'
+import sys
+def load(path, series):
+    family, labels = series.rstrip("}").split("{", 1)
+    prefix = family + "_bucket{" + labels + ',le="'
+    out = {}
+    for line in open(path, encoding="utf-8"):
+        if line.startswith(prefix):
+            le = line[len(prefix):].split('"', 1)[0]
+            out[float("inf") if le == "+Inf" else float(le)] = float(line.rsplit(" ", 1)[1])
+    return out
+before, after = load(sys.argv[1], sys.argv[3]), load(sys.argv[2], sys.argv[3])
+les = sorted(after)
+cum = [after[le] - before.get(le, 0.0) for le in les]
+def quantile(q):
+    rank, lo, below = q * cum[-1], 0.0, 0.0
+    for le, c in zip(les, cum):
+        if c >= rank:
+            if le == float("inf"):
+                return lo
+            return lo + (le - lo) * ((rank - below) / (c - below) if c > below else 1.0)
+        lo, below = le, c
+print("%.2f / %.2f ms" % (quantile(0.5) * 1e3, quantile(0.99) * 1e3) if les and cum[-1] else "-")
+PY
+}
 row() {
-  echo "| $2 | $3 | $(rps "$1") | $(pct "$1" 50%) | $(pct "$1" 99%) | $(lua "$1" status_200) | $(lua "$1" status_409) | $(lua "$1" status_other) |"
+  echo "| $2 | $3 | $(rps "$1") | $(pct "$1" 50%) | $(pct "$1" 99%) | $(lua "$1" status_200) | $(lua "$1" status_409) | $(lua "$1" status_other) | $(hist "$1" 'athmd_request_duration_seconds{endpoint="redeem"}') | $(hist "$1" 'athmd_store_duration_seconds{outcome="fresh"}') |"
 }
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null | head -n 1) ]]; then COMMIT="$COMMIT (with uncommitted changes)"; fi
@@ -169,10 +206,16 @@ cat <<MD
 - wrk: \`wrk -t$THREADS -c$CONNS -d${DURATION}s --latency -s tests/bench/load/redeem.lua\`, distinct minted tokens, on the same machine.
 - One athmd per store (2 I/O threads); Redis 7 with appendonly yes, appendfsync always; nginx $(nginx -v 2>&1 | sed 's|.*/||') with deploy/compose/nginx.conf adapted to loopback (all upstream slots on that replica).
 
-| store | path | requests/s | p50 | p99 | 200 | 409 | other |
-|---|---|---:|---:|---:|---:|---:|---:|
+| store | path | requests/s | p50 | p99 | 200 | 409 | other | in athmd p50 / p99 | store (fresh) p50 / p99 |
+|---|---|---:|---:|---:|---:|---:|---:|---:|---:|
 $(row lmdb-direct LMDB direct)
 $(row lmdb-nginx LMDB "through nginx")
 $(row redis-direct Redis direct)
 $(row redis-nginx Redis "through nginx")
+
+p50 and p99 are wrk's (client side, on the same CPUs). "in athmd" is
+\`athmd_request_duration_seconds{endpoint="redeem"}\` and "store" is
+\`athmd_store_duration_seconds{outcome="fresh"}\`, from athmd's /metrics before
+and after each run, interpolated within histogram buckets. Redis commands
+during the two Redis runs (\`INFO commandstats\`): ${REDIS_CMDS:-none}.
 MD

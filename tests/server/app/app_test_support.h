@@ -95,7 +95,7 @@ struct test_clock {
 };
 
 // An attester that answers with a set result, inline or from another
-// thread, and records the requests it saw.
+// thread (after a set delay, if any), and records the requests it saw.
 class scripted_attester final : public attester {
  public:
   explicit scripted_attester(attest_result r, std::vector<std::string> wanted = {})
@@ -107,6 +107,8 @@ class scripted_attester final : public attester {
   }
 
   void set_async(bool a) { async_ = a; }
+  // Asynchronous answers wait |d| first.
+  void set_delay(std::chrono::milliseconds d) { delay_ = d; }
   void set_result(attest_result r) {
     std::lock_guard lock(mu_);
     result_ = std::move(r);
@@ -121,7 +123,10 @@ class scripted_attester final : public attester {
     }
     if (async_) {
       std::lock_guard lock(mu_);
-      threads_.emplace_back([done, r] { done(r); });
+      threads_.emplace_back([done, r, d = delay_] {
+        std::this_thread::sleep_for(d);
+        done(r);
+      });
     } else {
       done(r);
     }
@@ -141,13 +146,16 @@ class scripted_attester final : public attester {
   std::vector<attest_request> seen_;
   std::vector<std::thread> threads_;
   bool async_ = false;
+  std::chrono::milliseconds delay_{0};
 };
 
 // A spent store that always answers |result| (from its own thread, as the
-// contract says) and reports |healthy|.
+// contract says, after |delay|) and reports |healthy|.
 class scripted_store final : public store::spent_store {
  public:
-  explicit scripted_store(store::spend_result r, bool healthy = true) : r_(r), healthy_(healthy) {}
+  explicit scripted_store(store::spend_result r, bool healthy = true,
+                          std::chrono::milliseconds delay = std::chrono::milliseconds(0))
+      : r_(r), healthy_(healthy), delay_(delay) {}
   ~scripted_store() override {
     for (auto& t : threads_) {
       t.join();
@@ -157,7 +165,10 @@ class scripted_store final : public store::spent_store {
                       store::spend_handler done) noexcept override {
     calls_.fetch_add(1);
     std::lock_guard lock(mu_);
-    threads_.emplace_back([done, r = r_] { done(r); });
+    threads_.emplace_back([done, r = r_, d = delay_] {
+      std::this_thread::sleep_for(d);
+      done(r);
+    });
   }
   int64_t purge_expired(store::clock::time_point) noexcept override { return 0; }
   bool healthy() const noexcept override { return healthy_.load(); }
@@ -170,6 +181,7 @@ class scripted_store final : public store::spent_store {
   std::mutex mu_;
   store::spend_result r_;
   std::atomic<bool> healthy_;
+  std::chrono::milliseconds delay_;
   std::atomic<int> calls_{0};
   std::vector<std::thread> threads_;
 };
@@ -203,6 +215,15 @@ inline http::request make_request(bh::verb method, std::string target, std::stri
   req.body() = std::move(body);
   req.prepare_payload();
   return req;
+}
+
+// |text| without the "_bucket{" of histogram series, so that a search for
+// "bucket" finds only a label or a name about the hidden bucket.
+inline std::string without_histogram_buckets(std::string text) {
+  for (size_t at = text.find("_bucket{"); at != std::string::npos; at = text.find("_bucket{", at)) {
+    text.erase(at, 8);
+  }
+  return text;
 }
 
 inline std::string as_string(std::span<const uint8_t> b) {

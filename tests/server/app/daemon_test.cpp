@@ -151,6 +151,21 @@ TEST_CASE("daemon: serves both listeners, reloads keys, shuts down", "[app][daem
   CHECK(metrics.find("athmd_key_reloads_total{result=\"ok\"} 1\n") != std::string::npos);
   CHECK(metrics.find("athmd_key_reloads_total{result=\"failed\"} 1\n") != std::string::npos);
   CHECK(metrics.find("athmd_redemptions_total{outcome=\"fresh\"} 1\n") != std::string::npos);
+  // Latency histograms saw the issuance, the redemptions (one fresh, one
+  // spent), the attester and the store, each once per call.
+  for (const char* series : {
+           "athmd_request_duration_seconds_count{endpoint=\"issue\"} 1\n",
+           "athmd_request_duration_seconds_bucket{endpoint=\"issue\",le=\"+Inf\"} 1\n",
+           "athmd_request_duration_seconds_count{endpoint=\"redeem\"} 2\n",
+           "athmd_request_duration_seconds_bucket{endpoint=\"redeem\",le=\"+Inf\"} 2\n",
+           "athmd_attester_duration_seconds_count{result=\"issue\"} 1\n",
+           "athmd_store_duration_seconds_count{outcome=\"fresh\"} 1\n",
+           "athmd_store_duration_seconds_count{outcome=\"already_spent\"} 1\n",
+           "# TYPE athmd_request_duration_seconds histogram\n",
+       }) {
+    CHECK(metrics.find(series) != std::string::npos);
+  }
+  CHECK(metrics.find("athmd_request_duration_seconds_sum{endpoint=\"redeem\"} 0\n") == std::string::npos);
 
   d.shutdown();
   runner.join();

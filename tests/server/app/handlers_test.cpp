@@ -431,6 +431,8 @@ TEST_CASE("issuance: attester denials and the fail mode", "[app][handlers][issue
     CHECK(res.result_int() == 403);
     CHECK(res.find(bh::field::retry_after) == res.end());
     CHECK(f.stats->value(counter::attester_deny) == 1);
+    CHECK(f.stats->latency(histogram::attester_deny).count() == 1);
+    CHECK(f.stats->latency(histogram::attester_issue).count() == 0);
   }
   SECTION("429 with Retry-After") {
     auto attest = std::make_shared<scripted_attester>(attest_deny{429, 120s});
@@ -462,6 +464,7 @@ TEST_CASE("issuance: attester denials and the fail mode", "[app][handlers][issue
     CHECK(f.key().verify_token(fin.value()).value() == 2);
     CHECK(f.stats->value(counter::fail_open) == 1);
     CHECK(f.stats->value(counter::attester_undecided) == 1);
+    CHECK(f.stats->latency(histogram::attester_undecided).count() == 1);
   }
   SECTION("undecided, fail open with a bucket the key lacks: 503") {
     auto attest = std::make_shared<scripted_attester>(attest_undecided{"down"});
@@ -540,6 +543,8 @@ TEST_CASE("redeem: 200 once, then 409", "[app][handlers][redeem]") {
   }
   CHECK(f.stats->value(counter::redemption_fresh) == 2);
   CHECK(f.stats->value(counter::redemption_already_spent) == 2);
+  CHECK(f.stats->latency(histogram::store_fresh).count() == 2);
+  CHECK(f.stats->latency(histogram::store_already_spent).count() == 2);
 }
 
 TEST_CASE("redeem: 415 and 422", "[app][handlers][redeem]") {
@@ -607,6 +612,8 @@ TEST_CASE("redeem: 503 when the store cannot decide", "[app][handlers][redeem]")
   CHECK(res.result_int() == 503);
   CHECK(res.body() == "Service Unavailable\n");
   CHECK(f.stats->value(counter::redemption_unavailable) == 1);
+  CHECK(f.stats->latency(histogram::store_unavailable).count() == 1);
+  CHECK(f.stats->latency(histogram::store_fresh).count() == 0);
 }
 
 // ---------------------------------------------------------------- forward-auth
@@ -730,8 +737,44 @@ TEST_CASE("routers and metrics", "[app][handlers][metrics]") {
   CHECK(text.find("athmd_key_expiry_timestamp_seconds{key_id=\"" +
                   athm::keys::hex_public(std::span<const uint8_t>(f.pub().id().data(), 8)) + "\"} " +
                   std::to_string(athm::keys::to_unix_seconds(t0() + 24h * 30)) + "\n") != std::string::npos);
-  // Nothing is labelled by bucket.
-  CHECK(text.find("bucket") == std::string::npos);
+  // Nothing is labelled by bucket ("_bucket{" is the histogram series suffix).
+  CHECK(without_histogram_buckets(text).find("bucket") == std::string::npos);
+  CHECK(text.find("athmd_request_duration_seconds_count{endpoint=\"issue\"} 2\n") != std::string::npos);
+  CHECK(f.stats->latency(endpoint::issue).count() == 2);
+  CHECK(f.stats->latency(endpoint::directory).count() == 1);
+}
+
+TEST_CASE("metrics: latency of requests, the attester and the store", "[app][handlers][metrics]") {
+  auto attest = std::make_shared<scripted_attester>(attest_issue{1});
+  attest->set_async(true);
+  attest->set_delay(30ms);
+  fixture f(attest, std::make_unique<scripted_store>(athm::store::spend_result::fresh, true, 30ms));
+  auto pub = make_public_router(f.services);
+  auto internal = make_internal_router(f.services);
+  const auto token = issue_token(f, *pub, 1);
+  CHECK(call(*internal, redemption(as_string(token))).result_int() == 200);
+
+  // Each observation covers the 30 ms wait: none lands at or below le 0.025.
+  const size_t above_25ms = 8;
+  REQUIRE(kLatencyBoundsUs[above_25ms - 1] == 25'000);
+  const auto waited = [&](const latency_histogram& h) {
+    for (size_t i = 0; i < above_25ms; ++i) {
+      CHECK(h.in_slot(i) == 0);
+    }
+    CHECK(h.count() == 1);
+    CHECK(h.sum_ns() >= 30'000'000);
+  };
+  waited(f.stats->latency(histogram::attester_issue));
+  waited(f.stats->latency(histogram::store_fresh));
+  waited(f.stats->latency(endpoint::issue));
+  waited(f.stats->latency(endpoint::redeem));
+  // A request's latency contains its attester or store call.
+  CHECK(f.stats->latency(endpoint::issue).sum_ns() >= f.stats->latency(histogram::attester_issue).sum_ns());
+  CHECK(f.stats->latency(endpoint::redeem).sum_ns() >= f.stats->latency(histogram::store_fresh).sum_ns());
+  for (const histogram h : {histogram::attester_deny, histogram::attester_undecided,
+                            histogram::store_already_spent, histogram::store_unavailable}) {
+    CHECK(f.stats->latency(h).count() == 0);
+  }
 }
 
 TEST_CASE("errors map to fixed statuses and texts", "[app][handlers]") {
