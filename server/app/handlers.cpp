@@ -216,6 +216,7 @@ void issue_handler::handle(http::request req, const http::request_context& ctx,
           return make_error_response(from_crypto(response.error()));
         }
         s->stats->inc(counter::tokens_issued);
+        s->stats->count_issued_by_key(std::span<const uint8_t, kKeyLabelBytes>(key->pub().id().data(), kKeyLabelBytes));
         http::response res{bh::status::ok, 11};
         res.set(bh::field::content_type, bsv(kTokenResponseMediaType));
         res.set(bh::field::cache_control, "no-store");

@@ -139,6 +139,21 @@ uint64_t metrics::responses(endpoint e, unsigned status) const noexcept {
   return responses_[static_cast<size_t>(e)][slot(status)].load(std::memory_order_relaxed);
 }
 
+void metrics::count_issued_by_key(std::span<const uint8_t, kKeyLabelBytes> key_prefix) {
+  std::array<uint8_t, kKeyLabelBytes> k;
+  std::copy(key_prefix.begin(), key_prefix.end(), k.begin());
+  std::lock_guard lock(by_key_mu_);
+  ++issued_by_key_[k];
+}
+
+uint64_t metrics::issued_by_key(std::span<const uint8_t, kKeyLabelBytes> key_prefix) const {
+  std::array<uint8_t, kKeyLabelBytes> k;
+  std::copy(key_prefix.begin(), key_prefix.end(), k.begin());
+  std::lock_guard lock(by_key_mu_);
+  const auto it = issued_by_key_.find(k);
+  return it == issued_by_key_.end() ? 0 : it->second;
+}
+
 std::string metrics::render_prometheus() const {
   std::string out;
   out.reserve(32768);
@@ -170,6 +185,20 @@ std::string metrics::render_prometheus() const {
       out += ' ';
       out += std::to_string(counters_[c].load(std::memory_order_relaxed));
       out += '\n';
+    }
+  }
+  append_header(out, "athmd_tokens_issued_by_key_total", "Token responses sent, by issuing key (first 8 bytes of its id).",
+                "counter");
+  {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::lock_guard lock(by_key_mu_);
+    for (const auto& [k, n] : issued_by_key_) {
+      out += "athmd_tokens_issued_by_key_total{key_id=\"";
+      for (uint8_t b : k) {
+        out += hex[b >> 4];
+        out += hex[b & 0xf];
+      }
+      out += "\"} " + std::to_string(n) + '\n';
     }
   }
   append_header(out, kRequestDurationFamily,

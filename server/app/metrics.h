@@ -12,6 +12,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <mutex>
+#include <span>
 #include <string>
 
 namespace athm::app {
@@ -141,6 +144,9 @@ class stopwatch {
 };
 
 // Thread-safe; all operations are relaxed atomics.
+// Bytes of a key id shown in key_id labels (16 hex digits).
+inline constexpr size_t kKeyLabelBytes = 8;
+
 class metrics {
  public:
   metrics() = default;
@@ -152,6 +158,12 @@ class metrics {
   // Request latency of |e|: from the handler call to the response.
   void observe(endpoint e, std::chrono::nanoseconds d) noexcept { requests_[static_cast<size_t>(e)].observe(d); }
   void observe(histogram h, std::chrono::nanoseconds d) noexcept { latency_[static_cast<size_t>(h)].observe(d); }
+
+  // One token response sent under the key whose id starts with |key_prefix|
+  // (the first 8 bytes, as in the key expiry gauge). Takes a lock: called
+  // once per issuance, next to a TokenResponse of about a millisecond.
+  void count_issued_by_key(std::span<const uint8_t, kKeyLabelBytes> key_prefix);
+  uint64_t issued_by_key(std::span<const uint8_t, kKeyLabelBytes> key_prefix) const;
 
   uint64_t value(counter c) const noexcept {
     return counters_[static_cast<size_t>(c)].load(std::memory_order_relaxed);
@@ -172,6 +184,8 @@ class metrics {
   static size_t slot(unsigned status) noexcept;
 
   std::array<std::atomic<uint64_t>, kCounterCount> counters_{};
+  mutable std::mutex by_key_mu_;
+  std::map<std::array<uint8_t, kKeyLabelBytes>, uint64_t> issued_by_key_;  // guarded by by_key_mu_
   std::array<std::array<std::atomic<uint64_t>, kStatusSlots>, kEndpointCount> responses_{};
   std::array<latency_histogram, kEndpointCount> requests_{};
   std::array<latency_histogram, kHistogramCount> latency_{};

@@ -166,6 +166,15 @@ TEST_CASE("daemon: serves both listeners, reloads keys, shuts down", "[app][daem
     CHECK(metrics.find(series) != std::string::npos);
   }
   CHECK(metrics.find("athmd_request_duration_seconds_sum{endpoint=\"redeem\"} 0\n") == std::string::npos);
+  // Issuance by key: one token under the first key, none under the second.
+  static constexpr char hexdigits[] = "0123456789abcdef";
+  std::string key_label;
+  for (size_t i = 0; i < kKeyLabelBytes; ++i) {
+    key_label += hexdigits[pk.id()[i] >> 4];
+    key_label += hexdigits[pk.id()[i] & 0xf];
+  }
+  CHECK(metrics.find("athmd_tokens_issued_by_key_total{key_id=\"" + key_label + "\"} 1\n") != std::string::npos);
+  CHECK(metrics.find("# TYPE athmd_tokens_issued_by_key_total counter\n") != std::string::npos);
 
   d.shutdown();
   runner.join();

@@ -245,3 +245,22 @@ TEST_CASE("metrics: histograms in the Prometheus text format", "[app][metrics]")
     CHECK(athm::app::testing::without_histogram_buckets(text).find("bucket") == std::string::npos);
   }
 }
+
+TEST_CASE("metrics: token responses counted by issuing key", "[app][metrics]") {
+  metrics m;
+  const std::array<uint8_t, kKeyLabelBytes> a{0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef};
+  const std::array<uint8_t, kKeyLabelBytes> b{0xff, 0, 0, 0, 0, 0, 0, 0x10};
+  CHECK(m.issued_by_key(a) == 0);
+  m.count_issued_by_key(a);
+  m.count_issued_by_key(b);
+  m.count_issued_by_key(a);
+  CHECK(m.issued_by_key(a) == 2);
+  CHECK(m.issued_by_key(b) == 1);
+  const std::string text = m.render_prometheus();
+  const auto pa = text.find("athmd_tokens_issued_by_key_total{key_id=\"0123456789abcdef\"} 2\n");
+  const auto pb = text.find("athmd_tokens_issued_by_key_total{key_id=\"ff00000000000010\"} 1\n");
+  CHECK(pa != std::string::npos);
+  CHECK(pb != std::string::npos);
+  CHECK(pa < pb);  // sorted by key id
+  CHECK(text.find("# TYPE athmd_tokens_issued_by_key_total counter\n") < pa);
+}
