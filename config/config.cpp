@@ -16,6 +16,7 @@
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/system/error_code.hpp>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 namespace athm::config {
@@ -880,11 +881,47 @@ void read_config(const YAML::Node& doc, const fs::path& base, config& c) {
   }
 }
 
+// Discards the parser's events: used to count documents.
+struct ignore_events : YAML::EventHandler {
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// The documents in |text|, at most two. Not YAML::LoadAll: on some inputs
+// (e.g. "!,") yaml-cpp 0.7's parser reports an empty document forever
+// without consuming input, and LoadAll allocates until the process dies
+// (found by fuzz_config).
+std::vector<YAML::Node> load_at_most_two(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  ignore_events ignore;
+  size_t n = 0;
+  while (n < 2 && parser.HandleNextDocument(ignore)) {
+    ++n;
+  }
+  if (n == 0) {
+    return {};
+  }
+  if (n > 1) {
+    return {YAML::Node(), YAML::Node()};
+  }
+  return {YAML::Load(text)};
+}
+
 std::shared_ptr<const config> parse_with_base(const std::string& text, const std::string& origin,
                                               const fs::path& base) {
   std::vector<YAML::Node> docs;
   try {
-    docs = YAML::LoadAll(text);
+    docs = load_at_most_two(text);
   } catch (const YAML::Exception& e) {
     std::string where;
     if (!e.mark.is_null()) {

@@ -221,6 +221,9 @@ const std::vector<invalid_case> invalid_cases = {
     {"- a\n- b\n", "t.yaml: (root): must be a mapping"},
     {"just text\n", "t.yaml: (root): must be a mapping"},
     {base_ok + "---\n" + base_ok, "t.yaml: (root): more than one YAML document"},
+    // yaml-cpp reports empty documents forever on this input; it must end in
+    // an error, not in an endless list of documents.
+    {"!,", "t.yaml: (root): more than one YAML document"},
     {"keys: [\n", "t.yaml: line "},
     {"", "t.yaml: keys.directory: required"},
 };
