@@ -11,6 +11,7 @@
 #include <boost/beast/http/write.hpp>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -88,7 +89,7 @@ TEST_CASE("daemon: serves both listeners, reloads keys, shuts down", "[app][daem
 
   daemon_options opts;
   opts.handle_signals = false;
-  int listening_calls = 0;
+  std::atomic<int> listening_calls{0};  // set on the daemon's thread
   opts.on_listening = [&](const issuer_daemon&) { ++listening_calls; };
   issuer_daemon d(test_config(keys), opts);
   REQUIRE(d.public_port() != 0);
