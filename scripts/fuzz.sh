@@ -19,23 +19,27 @@
 # Prints, per target, the executions, exec/s and the verdict. Exits non-zero
 # if any target crashed, leaked, timed out or failed to run.
 #
-# Environment: ATHM_FUZZ_BUILD_DIR (default build-fuzz), ATHM_FUZZ_JOBS
+# The build tree is the one of scripts/test.sh's asan stage (build-asan:
+# clang, ASan + UBSan, the whole project and its tests with the fuzzers);
+# this script configures it.
+#
+# Environment: ATHM_FUZZ_BUILD_DIR (default build-asan), ATHM_FUZZ_JOBS
 # (build parallelism, default 2), ATHM_FUZZ_TARGETS (space-separated subset),
 # ATHM_FUZZ_SMOKE_SECONDS (default 25), ATHM_FUZZ_ARGS (extra libFuzzer
 # flags, e.g. "-fork=1 -ignore_ooms=1"), ATHM_FUZZ_NO_BUILD=1 (run what is
 # already built, e.g. while another run of this script is going).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 root=$(pwd)
 
-build=${ATHM_FUZZ_BUILD_DIR:-build-fuzz}
+build=${ATHM_FUZZ_BUILD_DIR:-build-asan}
 case "$build" in /*) ;; *) build="$root/$build" ;; esac
 jobs=${ATHM_FUZZ_JOBS:-2}
 seeds_dir="$root/tests/fuzz/corpus"
 dict_dir="$root/tests/fuzz/dict"
 
 usage() {
-  sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 }
 

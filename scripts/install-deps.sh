@@ -15,6 +15,8 @@ packages=(
   libhiredis-dev redis-server      # shared spent-token store (fleet)
   catch2 libbenchmark-dev
   curl wrk python3
+  clang libclang-rt-14-dev llvm    # sanitizer and libFuzzer builds (test.sh, fuzz.sh): clang 14,
+                                   # its sanitizer/libFuzzer runtimes, llvm-symbolizer for reports
   python3-yaml openssl nginx       # deploy/ validation: YAML, test certificates, nginx -t
 )
 

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -145,9 +146,48 @@ std::optional<exit_status> wait_for(int pid, std::chrono::milliseconds timeout) 
   }
 }
 
+// Fails the current test case if |output| (of |what|) holds a sanitizer
+// report, and prints the output's end, where the report is.
+void fail_on_sanitizer_report(const std::string& what, const std::string& output) {
+  const std::string report = sanitizer_report(output);
+  if (!report.empty()) {
+    std::cerr << "---- " << what << ": sanitizer report, last lines ----\n"
+              << tail_lines(output, 120) << "---- end ----\n";
+    FAIL_CHECK(what << ": sanitizer report: " << report);
+  }
+}
+
 }  // namespace
 
 CATCH_REGISTER_LISTENER(failure_listener)
+
+int time_scale() {
+  static const int scale = [] {
+    const char* v = std::getenv("ATHM_TEST_TIME_SCALE");
+    char* end = nullptr;
+    const long n = v ? std::strtol(v, &end, 10) : 0;
+    return v && *v && *end == '\0' && n >= 1 && n <= 100 ? static_cast<int>(n) : 1;
+  }();
+  return scale;
+}
+
+std::chrono::milliseconds scaled(std::chrono::milliseconds d) { return d * time_scale(); }
+
+std::string sanitizer_report(const std::string& text) {
+  static const char* const kMarkers[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                                         "WARNING: ThreadSanitizer", "ERROR: ThreadSanitizer",
+                                         ": runtime error: "};
+  size_t first = std::string::npos;
+  for (const char* m : kMarkers) {
+    first = std::min(first, text.find(m));
+  }
+  if (first == std::string::npos) {
+    return "";
+  }
+  const size_t begin = text.rfind('\n', first);
+  const size_t start = begin == std::string::npos ? 0 : begin + 1;
+  return text.substr(start, text.find('\n', first) - start);
+}
 
 uint64_t failed_assertions() { return g_failed_assertions.load(); }
 
@@ -247,7 +287,7 @@ run_result run_program(const std::vector<std::string>& argv, std::chrono::millis
   ::close(out_fd);
   ::close(err_fd);
   run_result r;
-  auto st = wait_for(pid, timeout);
+  auto st = wait_for(pid, scaled(timeout));
   if (!st) {
     ::kill(pid, SIGKILL);
     st = wait_for(pid, std::chrono::seconds(10));
@@ -255,6 +295,7 @@ run_result run_program(const std::vector<std::string>& argv, std::chrono::millis
   r.status = st.value_or(exit_status{});
   r.out = read_file(out_path);
   r.err = read_file(err_path);
+  fail_on_sanitizer_report(argv.front(), r.err);
   return r;
 }
 
@@ -331,6 +372,7 @@ daemon_process::~daemon_process() {
     if (running()) {
       stop();
     }
+    fail_on_sanitizer_report("athmd (log " + log_file_.string() + ")", log());
     if (failed_assertions() != failures_at_start_) {
       std::cerr << "---- athmd log (" << log_file_.string() << "), last lines ----\n"
                 << log_tail(80) << "---- end of athmd log ----\n";
@@ -399,7 +441,7 @@ void daemon_process::start() {
 }
 
 void daemon_process::wait_ready() {
-  const auto deadline = std::chrono::steady_clock::now() + kReadyTimeout;
+  const auto deadline = std::chrono::steady_clock::now() + scaled(kReadyTimeout);
   std::string last = "no answer yet";
   while (std::chrono::steady_clock::now() < deadline) {
     if (auto st = poll_exit()) {
@@ -417,7 +459,7 @@ void daemon_process::wait_ready() {
   const std::string tail = log_tail();
   kill9();
   throw std::runtime_error("athmd not ready within " +
-                           std::to_string(kReadyTimeout.count() / 1000) +
+                           std::to_string(scaled(kReadyTimeout).count() / 1000) +
                            " s (last /readyz: " + last + "); log tail:\n" + tail);
 }
 
@@ -439,7 +481,7 @@ exit_status daemon_process::stop(std::chrono::milliseconds timeout) {
     throw std::logic_error("daemon_process::stop: not running");
   }
   ::kill(pid_, SIGTERM);
-  auto st = wait_for(pid_, timeout);
+  auto st = wait_for(pid_, scaled(timeout));
   if (!st) {
     ::kill(pid_, SIGKILL);
     st = wait_for(pid_, std::chrono::seconds(10));

@@ -31,6 +31,24 @@ inline constexpr std::chrono::milliseconds kReadyTimeout = 30s;
 // Time a daemon gets to exit after SIGTERM before it is killed.
 inline constexpr std::chrono::milliseconds kStopTimeout = 20s;
 
+// How much slower this build runs than a plain one: ATHM_TEST_TIME_SCALE
+// from the environment, which tests/CMakeLists.txt sets in sanitizer trees
+// (3 for ASan+UBSan, 5 for TSan); 1 when unset or not a number from 1 to 100.
+int time_scale();
+// |d| * time_scale(). The harness's own deadlines (readiness, stop,
+// run_program) go through it. They bound waits for a daemon or a program
+// that should be done well before, so scaling them tightens no assertion
+// and loosens none; deadlines that are the behaviour under test (a read
+// timeout, a slow sender) are not scaled.
+std::chrono::milliseconds scaled(std::chrono::milliseconds d);
+
+// The first line of the first sanitizer report (AddressSanitizer,
+// LeakSanitizer, UndefinedBehaviorSanitizer, ThreadSanitizer) in |text|,
+// or empty. run_program and daemon_process fail the current test case (and
+// print the report) when a child's output contains one, so that a report
+// from a child that still exited as expected is not lost.
+std::string sanitizer_report(const std::string& text);
+
 // A fresh directory under $TMPDIR (or /tmp), mode 0700, removed recursively
 // in the destructor. Throws std::runtime_error if it cannot be created.
 class temp_dir {
@@ -71,7 +89,7 @@ struct run_result {
 };
 
 // Runs |argv| (argv[0] is the program path) with stdout/stderr captured, and
-// waits for it up to |timeout| (then SIGKILL; status.exited is false).
+// waits for it up to scaled(|timeout|) (then SIGKILL; status.exited is false).
 // Throws std::runtime_error if the program cannot be started.
 run_result run_program(const std::vector<std::string>& argv,
                        std::chrono::milliseconds timeout = 60s);
@@ -104,6 +122,7 @@ class daemon_process {
   daemon_process(const daemon_process&) = delete;
   daemon_process& operator=(const daemon_process&) = delete;
   // Stops the process (SIGTERM, then SIGKILL after kStopTimeout) if running.
+  // Fails the current test case if the log holds a sanitizer report.
   ~daemon_process();
 
   uint16_t public_port() const { return public_port_; }
@@ -117,7 +136,7 @@ class daemon_process {
   // Starts the process again (it must not be running) and waits for
   // readiness. The log file is appended to.
   void start();
-  // SIGTERM, wait up to |timeout|, then SIGKILL. Returns how it ended.
+  // SIGTERM, wait up to scaled(|timeout|), then SIGKILL. Returns how it ended.
   exit_status stop(std::chrono::milliseconds timeout = kStopTimeout);
   // SIGKILL at once (a crash), then reap.
   exit_status kill9();
