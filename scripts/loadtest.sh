@@ -13,7 +13,7 @@
 #   --daemon-cpus LIST  CPUs for athmd and for the engine-only bound, as for
 #                       taskset -c (default 0); athmd gets one I/O thread and
 #                       the bound one engine thread per CPU listed
-#   --client-cpus LIST  CPUs for wrk and the input generator (default 1);
+#   --client-cpus LIST  CPUs for wrk (default 1; the machine needs two CPUs for the defaults);
 #                       wrk gets one thread per CPU listed
 #   --engine-seconds S  seconds per engine operation (default 5)
 #   --build-dir DIR     Release build directory (default build-loadtest)
