@@ -93,6 +93,81 @@ TEST_CASE("lmdb_store: group commit resolves duplicates within one batch", "[sto
   CHECK(spend(store, make_key(2), make_marker(2), expiry) == spend_result::fresh);
 }
 
+// Completes |reqs| one mark per batch and records, for each, the store's
+// counters as its completion saw them.
+struct observed {
+  spend_result result;
+  lmdb_stats at_completion;
+};
+
+std::vector<observed> mark_one_per_batch(lmdb_store& store,
+                                         const std::vector<mark_request>& reqs) {
+  std::vector<observed> seen(reqs.size());
+  std::mutex mu;
+  std::condition_variable cv;
+  std::size_t done = 0;
+  store.hold_writer_for_testing(true);
+  for (std::size_t i = 0; i < reqs.size(); ++i) {
+    store.check_and_mark(reqs[i].key, reqs[i].m, reqs[i].expiry, [&, i](spend_result r) {
+      const lmdb_stats now = store.stats();
+      std::lock_guard<std::mutex> lk(mu);
+      seen[i] = observed{r, now};
+      ++done;
+      cv.notify_all();
+    });
+  }
+  store.hold_writer_for_testing(false);
+  std::unique_lock<std::mutex> lk(mu);
+  REQUIRE(cv.wait_for(lk, completion_bound, [&] { return done == reqs.size(); }));
+  return seen;
+}
+
+TEST_CASE("lmdb_store: a fresh batch completes only once a later flush covers it",
+          "[store][lmdb]") {
+  temp_dir dir;
+  auto opts = options_in(dir);
+  opts.max_batch = 1;
+  lmdb_store store(opts);
+  const auto expiry = in_hours(1);
+  CHECK(store.stats().batch_policy);
+
+  SECTION("back to back: each commit's flush settles the batch before it") {
+    const auto seen = mark_one_per_batch(store, {{make_key(1), make_marker(1), expiry},
+                                                 {make_key(1), make_marker(2), expiry},
+                                                 {make_key(1), make_marker(3), expiry}});
+    for (const auto& o : seen) {
+      CHECK(o.result == spend_result::fresh);
+    }
+    // Batch k completes after batch k+1 committed; the last one, with the
+    // queue empty, after an explicit flush.
+    CHECK(seen[0].at_completion.batches >= 2);
+    CHECK(seen[1].at_completion.batches >= 3);
+    CHECK(seen[2].at_completion.syncs == 1);
+    const auto s = store.stats();
+    CHECK(s.batches == 3);
+    CHECK(s.piggybacked == 2);
+    CHECK(s.syncs == 1);
+    CHECK(s.fresh == 3);
+  }
+
+  SECTION("a commit that changes nothing flushes nothing: the batch is flushed itself") {
+    REQUIRE(spend(store, make_key(1), make_marker(9), expiry) == spend_result::fresh);
+    const auto before = store.stats();
+    const auto seen = mark_one_per_batch(store, {{make_key(1), make_marker(10), expiry},
+                                                 {make_key(1), make_marker(9), expiry}});
+    CHECK(seen[0].result == spend_result::fresh);
+    CHECK(seen[1].result == spend_result::already_spent);
+    // The replay's batch wrote no page, so it cannot vouch for the first.
+    CHECK(seen[0].at_completion.batches - before.batches == 2);
+    CHECK(seen[0].at_completion.syncs - before.syncs == 1);
+    const auto s = store.stats();
+    CHECK(s.piggybacked == before.piggybacked);
+    CHECK(s.syncs - before.syncs == 1);
+  }
+
+  CHECK(store.healthy());
+}
+
 TEST_CASE("lmdb_store: a full queue completes with unavailable at once", "[store][lmdb]") {
   temp_dir dir;
   auto opts = options_in(dir);
