@@ -76,7 +76,8 @@ namespace athm::http {
 // final response the session cancels any outstanding read, then calls
 // async_shutdown(s, handler) (handler: void(error_code)) and closes once it
 // completes or k_linger_timeout passes, whichever is first. It must provide
-// async_shutdown, cancel, close and end_of_input; shutdown_send is not used.
+// async_shutdown, cancel, close, end_of_input and wait_before_read;
+// shutdown_send is not used.
 template <class Stream>
 struct stream_ops {
   // False: the final response is followed by shutdown_send and the linger.
@@ -93,6 +94,17 @@ struct stream_ops {
   // Read errors, besides asio::error::eof, that mean the peer finished
   // sending (pending responses are still written).
   static bool end_of_input(const boost::system::error_code&) noexcept { return false; }
+  // True: between requests the session waits for the socket to become
+  // readable before it allocates a read buffer and reads. An idle
+  // connection then holds no buffer, and no read is tried on an empty
+  // socket (Asio 1.74 tries one after every request, which costs a failed
+  // recvfrom each). A stream that buffers input itself (TLS) cannot.
+  static constexpr bool wait_before_read = true;
+  template <class Handler>
+  static void async_wait_readable(Stream& s, Handler&& handler) {
+    boost::beast::get_lowest_layer(s).async_wait(boost::asio::socket_base::wait_read,
+                                                 std::forward<Handler>(handler));
+  }
 };
 
 // After the final response, how long and how much unread input is drained
@@ -149,6 +161,7 @@ class session final : public detail::session_base {
 
   void on_start();
   void do_read();
+  void on_readable(boost::system::error_code ec);
   void on_first_bytes(boost::system::error_code ec, std::size_t n);
   void start_request();
   void on_read(boost::system::error_code ec, std::size_t n);
@@ -312,6 +325,22 @@ void session<Stream>::do_read() {
   read_ = read_state::awaiting;
   read_deadline_ = pending_ == 0 ? clock::now() + lim_.idle_timeout : never();
   set_deadline();
+  if constexpr (stream_ops<Stream>::wait_before_read) {
+    buffer_.shrink_to_fit();  // empty: frees its storage while we wait
+    stream_ops<Stream>::async_wait_readable(
+        stream_, boost::beast::bind_front_handler(&session::on_readable, shared_this()));
+  } else {
+    stream_.async_read_some(buffer_.prepare(read_chunk()),
+                            boost::beast::bind_front_handler(&session::on_first_bytes, shared_this()));
+  }
+}
+
+template <class Stream>
+void session<Stream>::on_readable(boost::system::error_code ec) {
+  if (ec || closed_ || lingering_) {
+    on_first_bytes(ec, 0);  // the same outcomes as a read that got nothing
+    return;
+  }
   stream_.async_read_some(buffer_.prepare(read_chunk()),
                           boost::beast::bind_front_handler(&session::on_first_bytes, shared_this()));
 }

@@ -68,6 +68,8 @@ struct stream_ops<tls_stream> {
   static bool end_of_input(const boost::system::error_code& ec) noexcept {
     return ec == boost::asio::ssl::error::stream_truncated;
   }
+  // Decrypted input may already sit in the TLS layer: always read.
+  static constexpr bool wait_before_read = false;
 };
 
 extern template class session<tls_stream>;
