@@ -61,6 +61,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -168,7 +169,9 @@ class session final : public detail::session_base {
   void on_read_error(boost::system::error_code ec);
   void dispatch_request();
   void queue_error(boost::beast::http::status status);
-  std::uint32_t push_slot() noexcept;
+  // Appends a slot; returns its request number (wraps; see slot_at).
+  std::uint32_t push_slot();
+  slot& slot_at(std::uint32_t n) { return slots_[n - head_]; }
   void complete(std::uint32_t idx, response&& res);
   void on_response(std::uint32_t idx, response&& res);
   void do_write();
@@ -196,7 +199,7 @@ class session final : public detail::session_base {
   boost::asio::steady_timer timer_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
-  std::vector<slot> slots_;  // ring of max_pipelined
+  std::deque<slot> slots_;  // owed responses, oldest first; at most max_pipelined
   request_context ctx_;
   // Set while a handler is outstanding: the handler's completion refers to
   // this session by plain pointer, so the session must outlive it.
@@ -211,7 +214,7 @@ class session final : public detail::session_base {
   clock::time_point request_start_{};
   clock::duration tick_;
 
-  std::uint32_t head_ = 0;      // oldest pending slot
+  std::uint32_t head_ = 0;      // number of the request in slots_.front()
   std::uint32_t pending_ = 0;   // slots in use
   std::uint32_t handlers_ = 0;  // handler completions outstanding
   std::size_t lingered_ = 0;
@@ -234,7 +237,6 @@ session<Stream>::session(Stream&& stream, std::shared_ptr<detail::listener_state
       ticket_(std::move(ticket)),
       timer_(stream_.get_executor()),
       buffer_(static_cast<std::size_t>(lim_.max_header_bytes) + lim_.max_body_bytes),
-      slots_(lim_.max_pipelined),
       tick_(std::min({clock::duration(lim_.read_timeout), clock::duration(lim_.idle_timeout),
                       clock::duration(lim_.write_timeout)})) {
   boost::system::error_code ec;
@@ -315,7 +317,7 @@ void session<Stream>::do_read() {
     }
     return;
   }
-  if (pending_ >= slots_.size()) {
+  if (pending_ >= lim_.max_pipelined) {
     return;  // at the pipelining cap; on_write resumes
   }
   if (buffer_.size() != 0) {
@@ -436,16 +438,15 @@ void session<Stream>::on_read_error(boost::system::error_code ec) {
 }
 
 template <class Stream>
-std::uint32_t session<Stream>::push_slot() noexcept {
-  const auto idx = static_cast<std::uint32_t>((head_ + pending_) % slots_.size());
-  ++pending_;
-  return idx;
+std::uint32_t session<Stream>::push_slot() {
+  slots_.emplace_back();
+  return head_ + pending_++;
 }
 
 template <class Stream>
 void session<Stream>::queue_error(boost::beast::http::status status) {
   read_stopped_ = true;
-  slot& s = slots_[push_slot()];
+  slot& s = slot_at(push_slot());
   s.res = make_status_response(status);
   s.ready = true;
   s.keep_alive = false;
@@ -470,7 +471,7 @@ template <class Stream>
 void session<Stream>::dispatch_request() {
   const auto& msg = parser_->get();
   const std::uint32_t idx = push_slot();
-  slot& s = slots_[idx];
+  slot& s = slot_at(idx);
   s.ready = false;
   s.final = false;
   s.keep_alive = msg.keep_alive();
@@ -511,7 +512,7 @@ void session<Stream>::on_response(std::uint32_t idx, response&& res) {
   if (closed_ || lingering_) {
     return;
   }
-  slot& s = slots_[idx];
+  slot& s = slot_at(idx);
   s.res = std::move(res);
   s.ready = true;
   do_write();
@@ -551,7 +552,7 @@ void session<Stream>::do_write() {
   if (writing_ || closed_ || lingering_ || pending_ == 0) {
     return;
   }
-  slot& s = slots_[head_];
+  slot& s = slots_.front();
   if (!s.ready) {
     return;
   }
@@ -583,14 +584,13 @@ void session<Stream>::on_write(boost::system::error_code ec, std::size_t n) {
     close_now();
     return;
   }
-  slot& s = slots_[head_];
+  slot& s = slots_.front();
   if (state_->access_log) {
     log_access(s, n);
   }
   const bool final = s.final;
-  s.res = response{};
-  s.ready = false;
-  head_ = static_cast<std::uint32_t>((head_ + 1) % slots_.size());
+  slots_.pop_front();
+  ++head_;
   --pending_;
   if (final) {
     start_linger();
