@@ -96,10 +96,10 @@ struct stream_ops {
   // sending (pending responses are still written).
   static bool end_of_input(const boost::system::error_code&) noexcept { return false; }
   // True: between requests the session waits for the socket to become
-  // readable before it allocates a read buffer and reads. An idle
-  // connection then holds no buffer, and no read is tried on an empty
-  // socket (Asio 1.74 tries one after every request, which costs a failed
-  // recvfrom each). A stream that buffers input itself (TLS) cannot.
+  // readable before it allocates a read buffer and reads, so an idle
+  // connection holds no buffer. The syscall count stays the same: Asio 1.74
+  // re-arms epoll for the wait (one epoll_ctl) where the read it replaces
+  // failed with EAGAIN. A stream that buffers input itself (TLS) cannot.
   static constexpr bool wait_before_read = true;
   template <class Handler>
   static void async_wait_readable(Stream& s, Handler&& handler) {
