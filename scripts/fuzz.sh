@@ -14,7 +14,8 @@
 # <build>/fuzz-corpus/<target>/ (long, run: kept between runs); nothing is
 # written into the source tree except by "seeds". Crash reproducers are saved
 # under <build>/fuzz-artifacts/<target>/ and their paths printed; reproduce one
-# with <build>/tests/fuzz/<target> <file>.
+# with <build>/tests/fuzz/<target> <file>. libFuzzer's output goes to
+# <build>/fuzz-logs/<target>.log (long, run) or <target>.smoke.log (smoke).
 #
 # Prints, per target, the executions, exec/s and the verdict. Exits non-zero
 # if any target crashed, leaked, timed out or failed to run.
@@ -39,7 +40,7 @@ seeds_dir="$root/tests/fuzz/corpus"
 dict_dir="$root/tests/fuzz/dict"
 
 usage() {
-  sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 }
 
@@ -76,13 +77,13 @@ targets() {
   fi
 }
 
-# run_target <target> <seconds> <corpus dir>: runs one target, appends a line
-# to $summary, returns non-zero on any failure.
+# run_target <target> <seconds> <corpus dir> <log name>: runs one target,
+# appends a line to $summary, returns non-zero on any failure.
 run_target() {
   local t=$1 secs=$2 corpus=$3
   local bin="$build/tests/fuzz/$t"
   local artifacts="$build/fuzz-artifacts/$t"
-  local log="$build/fuzz-logs/$t.log"
+  local log="$build/fuzz-logs/$4"
   mkdir -p "$corpus" "$artifacts" "$(dirname "$log")"
   [ -x "$bin" ] || { printf '%-28s %12s %10s  %s\n' "$t" - - "MISSING BINARY" >>"$summary"; return 1; }
 
@@ -137,9 +138,11 @@ run_all() {
   trap 'rm -rf "$tmp" "$summary"' EXIT
   printf '%-28s %12s %10s  %s\n' target executions exec/s result >"$summary"
   for t in $(targets); do
-    local corpus="$tmp/$t"
-    [ "$keep" = yes ] && corpus="$build/fuzz-corpus/$t"
-    run_target "$t" "$secs" "$corpus" || failed=1
+    # Smoke runs log apart, so one run during a long run of the same
+    # target does not overwrite the long run's log.
+    local corpus="$tmp/$t" log="$t.smoke.log"
+    [ "$keep" = yes ] && corpus="$build/fuzz-corpus/$t" log="$t.log"
+    run_target "$t" "$secs" "$corpus" "$log" || failed=1
   done
   echo
   echo "== fuzz summary (${secs}s per target, ASan+UBSan)"
