@@ -361,13 +361,19 @@ void lmdb_store::impl::run_writer() {
   }
 }
 
-// 0 if unknown, which makes the writer flush explicitly.
+// The last txnid LMDB published, as a read snapshot sees it: read through
+// the lock table, safe while a purge commits on another thread (unlike
+// mdb_env_info, which reads the meta pages unlocked). LMDB publishes a
+// txnid only after that commit's data flush and meta write. 0 if unknown,
+// which makes the writer flush explicitly.
 uint64_t lmdb_store::impl::last_txnid() noexcept {
-  MDB_envinfo info;
-  if (mdb_env_info(env.get(), &info) != 0) {
+  MDB_txn* txn = nullptr;
+  if (mdb_txn_begin(env.get(), nullptr, MDB_RDONLY, &txn) != 0) {
     return 0;
   }
-  return static_cast<uint64_t>(info.me_last_txnid);
+  const uint64_t id = mdb_txn_id(txn);
+  mdb_txn_abort(txn);
+  return id;
 }
 
 void lmdb_store::impl::settle_unsynced(bool flushed_since) {
