@@ -215,7 +215,6 @@ class session final : public detail::session_base {
   clock::duration tick_;
 
   std::uint32_t head_ = 0;      // number of the request in slots_.front()
-  std::uint32_t pending_ = 0;   // slots in use
   std::uint32_t handlers_ = 0;  // handler completions outstanding
   std::size_t lingered_ = 0;
   read_state read_ = read_state::none;
@@ -265,7 +264,7 @@ void session<Stream>::drain() {
     if (self->closed_ || self->lingering_) {
       return;
     }
-    if (self->pending_ == 0 && self->read_ != read_state::receiving) {
+    if (self->slots_.empty() && self->read_ != read_state::receiving) {
       self->close_now();
     }
     // Otherwise do_write() sees draining() and ends with the last owed response.
@@ -312,12 +311,12 @@ void session<Stream>::do_read() {
   }
   if (state_->draining()) {
     read_stopped_ = true;
-    if (pending_ == 0) {
+    if (slots_.empty()) {
       close_now();
     }
     return;
   }
-  if (pending_ >= lim_.max_pipelined) {
+  if (slots_.size() >= lim_.max_pipelined) {
     return;  // at the pipelining cap; on_write resumes
   }
   if (buffer_.size() != 0) {
@@ -325,7 +324,7 @@ void session<Stream>::do_read() {
     return;
   }
   read_ = read_state::awaiting;
-  read_deadline_ = pending_ == 0 ? clock::now() + lim_.idle_timeout : never();
+  read_deadline_ = slots_.empty() ? clock::now() + lim_.idle_timeout : never();
   set_deadline();
   if constexpr (stream_ops<Stream>::wait_before_read) {
     buffer_.shrink_to_fit();  // empty: frees its storage while we wait
@@ -365,7 +364,7 @@ void session<Stream>::on_first_bytes(boost::system::error_code ec, std::size_t n
   buffer_.commit(n);
   if (state_->draining()) {
     read_stopped_ = true;
-    if (pending_ == 0) {
+    if (slots_.empty()) {
       close_now();
     }
     return;
@@ -418,7 +417,7 @@ void session<Stream>::on_read_error(boost::system::error_code ec) {
       ec == bh::error::partial_message || stream_ops<Stream>::end_of_input(ec)) {
     // The peer finished sending; answer what was read, then close.
     read_stopped_ = true;
-    if (pending_ == 0) {
+    if (slots_.empty()) {
       close_now();
     }
     return;
@@ -440,7 +439,7 @@ void session<Stream>::on_read_error(boost::system::error_code ec) {
 template <class Stream>
 std::uint32_t session<Stream>::push_slot() {
   slots_.emplace_back();
-  return head_ + pending_++;
+  return head_ + static_cast<std::uint32_t>(slots_.size() - 1);
 }
 
 template <class Stream>
@@ -549,7 +548,7 @@ void session<Stream>::finish_response(slot& s, bool keep_alive) {
 template <class Stream>
 void session<Stream>::do_write() {
   namespace bh = boost::beast::http;
-  if (writing_ || closed_ || lingering_ || pending_ == 0) {
+  if (writing_ || closed_ || lingering_ || slots_.empty()) {
     return;
   }
   slot& s = slots_.front();
@@ -561,7 +560,7 @@ void session<Stream>::do_write() {
       bh::token_list{s.res[bh::field::connection]}.exists("close")) {
     keep = false;  // the handler asked to close
   }
-  if (keep && pending_ == 1 &&
+  if (keep && slots_.size() == 1 &&
       (read_stopped_ || (state_->draining() && read_ != read_state::receiving))) {
     keep = false;  // last response owed and no further request will be served
   }
@@ -591,12 +590,11 @@ void session<Stream>::on_write(boost::system::error_code ec, std::size_t n) {
   const bool final = s.final;
   slots_.pop_front();
   ++head_;
-  --pending_;
   if (final) {
     start_linger();
     return;
   }
-  if (pending_ > 0) {
+  if (!slots_.empty()) {
     do_write();
   } else if (read_stopped_ || (state_->draining() && read_ != read_state::receiving)) {
     start_linger();  // a drain or end of input arrived while this response was in flight
