@@ -348,13 +348,14 @@ void lmdb_store::impl::run_writer() {
       batch = std::move(done_now);
       results = std::move(done_results);
     }
+    const uint64_t txnid = last_txnid();
     if (unsynced) {
       // A commit that advanced the txnid flushed its data pages after the
       // earlier batch's meta page was written, and so flushed that page too.
-      settle_unsynced(unsynced->txnid != 0 && last_txnid() > unsynced->txnid);
+      settle_unsynced(unsynced->txnid != 0 && txnid > unsynced->txnid);
     }
     if (std::find(results.begin(), results.end(), spend_result::fresh) != results.end()) {
-      unsynced = unsynced_batch{std::move(batch), std::move(results), last_txnid()};
+      unsynced = unsynced_batch{std::move(batch), std::move(results), txnid};
     } else {
       complete(std::move(batch), std::move(results));
     }
