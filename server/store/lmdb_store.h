@@ -19,11 +19,10 @@
 // Throughput: one writer thread does group commit. It takes every queued
 // mark (up to max_batch), applies them all in one write transaction with
 // MDB_NOOVERWRITE and commits. A second mark of the same (key, marker)
-// within one batch is already_spent. The writer runs under SCHED_BATCH (no
-// wake-up preemption, same CPU share), so a new mark does not preempt the
-// thread that queued it and marks gather into larger batches. Completions
-// run on a separate notifier thread owned by the store, so slow handlers
-// never delay the next commit.
+// within one batch is already_spent. The writer runs ten nice levels below
+// the process, so a new mark does not preempt the thread that queued it and
+// marks gather into larger batches. Completions run on a separate notifier
+// thread owned by the store, so slow handlers never delay the next commit.
 //
 // Failure: request-path errors are values. A full queue, a failed
 // transaction, or a full map complete with unavailable. A failed commit
@@ -76,7 +75,7 @@ struct lmdb_stats {
   uint64_t commit_failures = 0;   // batches that did not commit or flush
   uint64_t syncs = 0;             // explicit flushes of a committed batch
   uint64_t piggybacked = 0;       // batches made durable by the next commit's flush
-  bool batch_policy = false;      // the writer runs under SCHED_BATCH
+  int writer_nice = 0;            // the writer thread's nice (the process's + 10, at most 19)
 };
 
 class lmdb_store final : public spent_store {

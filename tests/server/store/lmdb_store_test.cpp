@@ -3,14 +3,19 @@
 #include <catch2/catch.hpp>
 
 #include <lmdb.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -129,7 +134,6 @@ TEST_CASE("lmdb_store: a fresh batch completes only once a later flush covers it
   opts.max_batch = 1;
   lmdb_store store(opts);
   const auto expiry = in_hours(1);
-  CHECK(store.stats().batch_policy);
 
   SECTION("back to back: each commit's flush settles the batch before it") {
     const auto seen = mark_one_per_batch(store, {{make_key(1), make_marker(1), expiry},
@@ -166,6 +170,47 @@ TEST_CASE("lmdb_store: a fresh batch completes only once a later flush covers it
   }
 
   CHECK(store.healthy());
+}
+
+// The nice value of this process's thread named |name| (/proc/self/task/*/
+// stat, field 19), or nullopt if there is no such thread.
+std::optional<int> thread_nice(const std::string& name) {
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(e.path() / "comm");
+    std::string c;
+    if (!std::getline(comm, c) || c != name) {
+      continue;
+    }
+    std::ifstream stat(e.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    // Fields after the parenthesised name: state is field 3, nice field 19.
+    std::istringstream rest(line.substr(line.rfind(')') + 2));
+    std::string field;
+    for (int i = 3; i <= 19 && rest >> field; ++i) {
+    }
+    return std::stoi(field);
+  }
+  return std::nullopt;
+}
+
+TEST_CASE("lmdb_store: the writer runs ten nice levels below the process", "[store][lmdb]") {
+  temp_dir dir;
+  lmdb_store store(options_in(dir));
+  // The writer sets its own nice when it starts; a completed mark shows it ran.
+  REQUIRE(spend(store, make_key(1), make_marker(1), in_hours(1)) == spend_result::fresh);
+  errno = 0;
+  const int process_nice = getpriority(PRIO_PROCESS, 0);
+  REQUIRE(errno == 0);
+  const int expected = std::min(process_nice + 10, 19);
+  CHECK(store.stats().writer_nice == expected);
+  const auto seen = thread_nice("athm-lmdb-wr");
+  REQUIRE(seen.has_value());
+  CHECK(*seen == expected);
+  // The other threads keep the process's nice.
+  const auto notifier = thread_nice("athm-lmdb-done");
+  REQUIRE(notifier.has_value());
+  CHECK(*notifier == process_nice);
 }
 
 TEST_CASE("lmdb_store: a full queue completes with unavailable at once", "[store][lmdb]") {
