@@ -5,7 +5,9 @@
 # 20000 and a 10-minute idle timeout so that 10 000 idle keep-alive
 # connections fit and stay), raises `ulimit -n`, and runs athm_soak against
 # it: a short ramp to measure capacity, sustained issuance + redemption at
-# 80 % of it with p50/p99 per minute and the daemon's RSS every 10 s, then
+# 80 % of it with p50/p99 per minute and the daemon's RSS every 10 s (the
+# redeemed tokens are minted beforehand with the key file by
+# `athm_loadgen mint`, so the client does only HTTP while it measures), then
 # 10 000 idle keep-alive connections and what they cost the daemon. Not part
 # of ctest. Prints a Markdown report for docs/performance.md ("Load and soak").
 #
@@ -23,6 +25,8 @@
 #                         second round shows whether closed connections'
 #                         memory is reused)
 #   --ramp-step S         seconds per ramp step (default 5)
+#   --tokens N            tokens to mint for the ramp and the load (default
+#                         1000 per second of ramp and load)
 #   --skip-load           only the idle connections (no ramp, no load)
 #   --io-threads T        daemon I/O threads (default 2)
 #   --daemon-cpus LIST    pin athmd to these CPUs (taskset -c; default: not pinned)
@@ -49,6 +53,7 @@ IDLE=10000
 IDLE_HOLD=10
 IDLE_ROUNDS=2
 RAMP_STEP=5
+TOKENS=0
 IO_THREADS=2
 DAEMON_CPUS=""
 CLIENT_CPUS=""
@@ -69,6 +74,7 @@ while [[ $# -gt 0 ]]; do
     --idle-hold) IDLE_HOLD=$2; shift 2 ;;
     --idle-rounds) IDLE_ROUNDS=$2; shift 2 ;;
     --ramp-step) RAMP_STEP=$2; shift 2 ;;
+    --tokens) TOKENS=$2; shift 2 ;;
     --io-threads) IO_THREADS=$2; shift 2 ;;
     --daemon-cpus) DAEMON_CPUS=$2; shift 2 ;;
     --client-cpus) CLIENT_CPUS=$2; shift 2 ;;
@@ -77,7 +83,7 @@ while [[ $# -gt 0 ]]; do
     --build-dir) BUILD_DIR=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
     *) echo "soak: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -100,12 +106,13 @@ ulimit -n "$WANT_FDS"
 
 if [[ $BUILD -eq 1 ]]; then
   cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja >/dev/null
-  cmake --build "$BUILD_DIR" --target athmd athm athm_soak -j"$(nproc)" >/dev/null
+  cmake --build "$BUILD_DIR" --target athmd athm athm_soak athm_loadgen -j"$(nproc)" >/dev/null
 fi
 ATHMD="$BUILD_DIR/server/athmd"
 ATHM="$BUILD_DIR/tools/athm/athm"
 TOOL="$BUILD_DIR/tests/integration/athm_soak"
-for b in "$ATHMD" "$ATHM" "$TOOL"; do
+LOADGEN="$BUILD_DIR/tests/bench/load/athm_loadgen"
+for b in "$ATHMD" "$ATHM" "$TOOL" "$LOADGEN"; do
   [[ -x $b ]] || { echo "soak: $b not built" >&2; exit 2; }
 done
 
@@ -156,6 +163,13 @@ server:
   io_threads: $IO_THREADS
 EOF
 "$ATHMD" --check-config "$WORK/athmd.yaml" >/dev/null
+if [[ $SKIP_LOAD -eq 0 ]]; then
+  if [[ $TOKENS -eq 0 ]]; then
+    TOKENS=$(awk -v d="$DURATION" -v r="$RAMP_STEP" 'BEGIN { printf "%d", 1000 * (d + 4 * r) }')
+  fi
+  "$LOADGEN" mint --key-file "$(find "$WORK/keys" -name '*.key' | head -n 1)" --count "$TOKENS" \
+    --threads "$(nproc)" --out "$WORK/tokens.bin" 2>/dev/null
+fi
 
 $(pinned "$DAEMON_CPUS") "$ATHMD" --config "$WORK/athmd.yaml" >"$WORK/athmd.log" 2>&1 &
 DAEMON_PID=$!
@@ -166,14 +180,14 @@ if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null | head -n 1) ]]; then C
 ARGS=(--duration "$DURATION" --fraction "$FRACTION" --workers "$WORKERS"
       --idle-connections "$IDLE" --idle-hold "$IDLE_HOLD" --idle-rounds "$IDLE_ROUNDS" --ramp-step "$RAMP_STEP")
 if [[ $RATE != 0 ]]; then ARGS+=(--rate "$RATE"); fi
-if [[ $SKIP_LOAD -eq 1 ]]; then ARGS+=(--skip-load); fi
+if [[ $SKIP_LOAD -eq 1 ]]; then ARGS+=(--skip-load); else ARGS+=(--tokens "$WORK/tokens.bin"); fi
 
 cat <<EOF
 ### Soak run of $(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 - Machine: $(nproc) CPUs, $(uname -sr); load average (1, 5, 15 min) before: $(cut -d' ' -f1-3 /proc/loadavg).
 - Commit: $COMMIT. Build: \`$BUILD_DIR\` ($(awk -F= '/^CMAKE_BUILD_TYPE:/ {print $2}' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null || echo unknown)).
-- Command: \`scripts/soak.sh${ORIG_ARGS:+ $ORIG_ARGS}\` (effective: duration $DURATION s, fraction $FRACTION, rate $RATE, workers $WORKERS, idle $IDLE, io_threads $IO_THREADS, store $STORE, daemon CPUs ${DAEMON_CPUS:-any}, client CPUs ${CLIENT_CPUS:-any}); \`ulimit -n $WANT_FDS\`.
+- Command: \`scripts/soak.sh${ORIG_ARGS:+ $ORIG_ARGS}\` (effective: duration $DURATION s, fraction $FRACTION, rate $RATE, tokens $TOKENS, workers $WORKERS, idle $IDLE, io_threads $IO_THREADS, store $STORE, daemon CPUs ${DAEMON_CPUS:-any}, client CPUs ${CLIENT_CPUS:-any}); \`ulimit -n $WANT_FDS\`.
 - Daemon: \`athmd --config\` (n = 4, store $STORE, header attester, access log on, $IO_THREADS I/O threads), pid $DAEMON_PID, RSS at start $(awk '/^VmRSS/ {print $2, $3}' "/proc/$DAEMON_PID/status").
 
 EOF

@@ -1,27 +1,32 @@
 // Load and soak run against a running athmd on loopback (not a unit test:
 // it reports figures; scripts/soak.sh starts the daemon and runs it).
 //
-//   athm_soak --public-port P --internal-port I --pid PID
+//   athm_soak --public-port P --internal-port I --pid PID --tokens FILE
 //             [--duration 180] [--fraction 0.8] [--rate OPS] [--ramp-step 5]
 //             [--workers 16] [--idle-connections 10000] [--idle-hold 10]
 //             [--idle-rounds 2] [--skip-load] [--skip-idle]
 //
-// One operation is what a client and an origin do for one token: build a
-// TokenRequest, POST it to the issuer (X-Athm-Bucket at random), finalize
-// the token (issuance proof checked), POST it to /redeem. The latencies of
-// the two HTTP exchanges are recorded separately.
+// An operation of the ramp and the load is one issuance (POST /request with
+// X-Athm-Bucket at random) and one redemption (POST /redeem of a token
+// minted with the issuer's key file, --tokens, from `athm_loadgen mint`).
+// Their inputs are prepared beforehand, so the client does only HTTP while
+// it measures; every 64th issuance is finalized (issuance proof checked) and
+// redeemed after the load, with the bucket it asked for. The latencies of
+// the two exchanges are recorded separately.
 //
 // 1. Ramp: closed loop with 1, 2, 4, 8 concurrent clients for --ramp-step
 //    seconds each; the capacity is the best throughput seen.
 // 2. Load: open loop at --rate operations/s (default --fraction of the
-//    capacity) for --duration seconds: operation k is due at start + k/rate
-//    and is picked up by one of --workers threads. Reports p50/p99 of each
-//    exchange per minute and the daemon's memory (/proc/PID/status VmRSS,
-//    RssAnon, RssFile) every 10 s, then whether p99 <= 3 x p50 and whether
-//    the anonymous memory grew.
+//    capacity) for --duration seconds: operation k's issuance is due at
+//    start + k/rate and its redemption half an interval later, each picked
+//    up by one of --workers threads. Reports p50/p99 of each exchange per
+//    minute and the daemon's memory (/proc/PID/status VmRSS, RssAnon,
+//    RssFile) every 10 s, then whether p99 <= 3 x p50 and whether the
+//    anonymous memory grew.
 // 3. Idle connections: opens --idle-connections keep-alive connections to
 //    the public listener, each after one GET /healthz, holds them
-//    --idle-hold seconds, checks the daemon still serves operations, and
+//    --idle-hold seconds, checks the daemon still serves 20 full client
+//    flows (TokenRequest, issuance, FinalizeToken, redemption), and
 //    reports the daemon's memory before, with them open, and after closing;
 //    --idle-rounds times, so that memory not reused after a close shows up.
 //
@@ -43,6 +48,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <mutex>
 #include <optional>
@@ -74,13 +80,15 @@ struct options {
   size_t idle_connections = 10000;
   double idle_hold_s = 10;
   unsigned idle_rounds = 2;
+  std::string tokens_path;  // minted tokens for the ramp and the load
   bool load = true;
   bool idle = true;
 };
 
 int usage() {
   std::fprintf(stderr,
-               "usage: athm_soak --public-port P --internal-port I --pid PID [--duration S]\n"
+               "usage: athm_soak --public-port P --internal-port I --pid PID [--tokens FILE]\n"
+               "                 [--duration S]\n"
                "                 [--fraction F] [--rate OPS] [--ramp-step S] [--workers W]\n"
                "                 [--idle-connections N] [--idle-hold S] [--idle-rounds R]\n"
                "                 [--skip-load] [--skip-idle]\n");
@@ -166,7 +174,8 @@ double ms_since(clock_type::time_point t0) {
   return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
 }
 
-// A client with one keep-alive connection to each listener.
+// The whole client flow for one token, with one keep-alive connection to
+// each listener (the check during the idle connections).
 class client {
  public:
   client(const options& o, const issuer_view& issuer, uint64_t seed)
@@ -235,9 +244,112 @@ struct error_log {
   }
 };
 
+// ------------------------------------------------------------ timed inputs
+
+// What the ramp and the load send, prepared before them so that the client
+// does no ATHM work while it measures (a client-side FinalizeToken costs more
+// CPU than the issuer's TokenResponse, and a busy client delays reading its
+// answers): a pool of TokenRequests, reused (the issuer keeps no state per
+// request), and tokens minted with the issuer's key file by
+// `athm_loadgen mint` (bucket = index mod n), each redeemed once.
+struct timed_inputs {
+  std::vector<pending_request> pool;
+  std::vector<encoded_token> tokens;
+  uint32_t n_buckets = 0;
+  size_t response_size = 0;
+  std::atomic<size_t> next_token{0};
+
+  // The next unused token; nullptr once all are used.
+  const encoded_token* take_token(uint32_t& bucket) {
+    const size_t i = next_token.fetch_add(1);
+    if (i >= tokens.size()) {
+      return nullptr;
+    }
+    bucket = static_cast<uint32_t>(i % n_buckets);
+    return &tokens[i];
+  }
+};
+
+constexpr size_t kRequestPool = 2048;
+
+void prepare_inputs(const options& o, const issuer_view& issuer, timed_inputs& in) {
+  const athm::public_key& pk = issuer.current();
+  in.n_buckets = pk.params().n_buckets();
+  in.response_size = pk.params().response_size();
+  std::ifstream f(o.tokens_path, std::ios::binary);
+  const std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (!f.good() && !f.eof()) {
+    throw std::runtime_error("cannot read " + o.tokens_path);
+  }
+  if (data.empty() || data.size() % athm::pp::kTokenBytes != 0) {
+    throw std::runtime_error(o.tokens_path + ": expected whole 132-byte tokens");
+  }
+  in.tokens.resize(data.size() / athm::pp::kTokenBytes);
+  for (size_t i = 0; i < in.tokens.size(); ++i) {
+    std::memcpy(in.tokens[i].data(), data.data() + i * athm::pp::kTokenBytes,
+                athm::pp::kTokenBytes);
+    if (token_key_id(in.tokens[i]) != pk.id()) {
+      throw std::runtime_error(o.tokens_path + ": token " + std::to_string(i) +
+                               " is not for the issuer's current key");
+    }
+  }
+  in.pool.reserve(kRequestPool);
+  for (size_t i = 0; i < kRequestPool; ++i) {
+    in.pool.push_back(make_request(pk));
+  }
+  std::printf("Inputs: %zu TokenRequests (reused), %zu minted tokens (each redeemed once).\n\n",
+              in.pool.size(), in.tokens.size());
+}
+
+// One timed HTTP exchange: how long it took, and what was wrong ("" if
+// nothing).
+struct exchange {
+  double ms = 0;
+  std::string error;
+};
+
+// POST /request; success is a 200 with a TokenResponse of the right size.
+// |body|, if given, receives the response.
+exchange issue_exchange(http_connection& pub, const issuer_view& issuer, const timed_inputs& in,
+                        const std::string& request, uint32_t bucket, std::string* body) {
+  http_request req;
+  req.method = "POST";
+  req.target = issuer.request_target;
+  req.headers.emplace_back("Content-Type", kRequestMediaType);
+  req.headers.emplace_back(kBucketHeader, std::to_string(bucket));
+  req.body = request;
+  exchange x;
+  const auto t0 = clock_type::now();
+  http_reply reply = pub.send(req);
+  x.ms = ms_since(t0);
+  if (reply.status != 200 || reply.media_type() != kResponseMediaType ||
+      reply.body.size() != in.response_size) {
+    x.error = "issuance: " + reply.describe();
+  } else if (body != nullptr) {
+    *body = std::move(reply.body);
+  }
+  return x;
+}
+
+// POST /redeem; success is a 200 naming |bucket|.
+exchange redeem_exchange(http_connection& internal, const encoded_token& token, uint32_t bucket) {
+  exchange x;
+  const auto t0 = clock_type::now();
+  const redeem_result r = redeem(internal, token);
+  x.ms = ms_since(t0);
+  if (r.status() != 200 || r.bucket != bucket) {
+    x.error = "redemption: " + r.reply.describe();
+  }
+  return x;
+}
+
+const char* kOutOfTokens = "redemption: ran out of minted tokens (mint more: scripts/soak.sh --tokens)";
+
 // ------------------------------------------------------------ ramp
 
-double ramp(const options& o, const issuer_view& issuer, error_log& errors) {
+// One operation here is one issuance and one redemption, independent of each
+// other (the load phase's unit too).
+double ramp(const options& o, const issuer_view& issuer, timed_inputs& in, error_log& errors) {
   std::printf("## Ramp (closed loop, %.0f s per step)\n\n", o.ramp_step_s);
   std::printf("| concurrent clients | operations/s | issuance p50 | redemption p50 |\n");
   std::printf("|---:|---:|---:|---:|\n");
@@ -252,17 +364,28 @@ double ramp(const options& o, const issuer_view& issuer, error_log& errors) {
     std::vector<std::thread> pool;
     for (unsigned i = 0; i < c; ++i) {
       pool.emplace_back([&, i] {
-        client cl(o, issuer, 1000 + i);
-        while (!stop.load()) {
-          const op_result r = cl.run_one();
-          if (!r.ok) {
-            errors.add(r.error);
+        http_connection pub(o.public_port);
+        http_connection internal(o.internal_port);
+        std::mt19937_64 prng(1000 + i);
+        for (size_t k = i; !stop.load(); k += c) {
+          const uint32_t bucket = static_cast<uint32_t>(prng() % in.n_buckets);
+          const exchange a = issue_exchange(pub, issuer, in, in.pool[k % in.pool.size()].body,
+                                            bucket, nullptr);
+          uint32_t token_bucket = 0;
+          const encoded_token* tok = in.take_token(token_bucket);
+          if (tok == nullptr) {
+            errors.add(kOutOfTokens);
+            return;
+          }
+          const exchange b = redeem_exchange(internal, *tok, token_bucket);
+          if (!a.error.empty() || !b.error.empty()) {
+            errors.add(a.error.empty() ? b.error : a.error);
             continue;
           }
           done.fetch_add(1);
           std::lock_guard<std::mutex> lock(mu);
-          issue_ms.push_back(r.issue_ms);
-          redeem_ms.push_back(r.redeem_ms);
+          issue_ms.push_back(a.ms);
+          redeem_ms.push_back(b.ms);
         }
       });
     }
@@ -311,64 +434,147 @@ struct minute_stats {
   uint64_t late = 0;  // started more than 100 ms after it was due
 };
 
-bool load(const options& o, const issuer_view& issuer, double rate, error_log& errors) {
+// Every kSampleEvery-th issuance of the load uses a request of its own and
+// keeps its response, which is finalized (issuance proof checked) and
+// redeemed after the load, so the bucket the issuer hid is checked too.
+constexpr uint64_t kSampleEvery = 64;
+
+struct issued_sample {
+  uint32_t bucket = 0;
+  std::string response;
+};
+
+// Finalizes and redeems the samples; returns how many passed.
+size_t check_samples(const options& o, const issuer_view& issuer,
+                     const std::vector<pending_request>& requests,
+                     const std::vector<issued_sample>& samples, error_log& errors) {
+  const athm::public_key& pk = issuer.current();
+  http_connection internal(o.internal_port);
+  size_t passed = 0;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    if (samples[i].response.empty()) {
+      continue;  // that issuance failed and was counted as an error
+    }
+    const auto* body = reinterpret_cast<const uint8_t*>(samples[i].response.data());
+    auto tok = athm::finalize_token(pk, requests[i].ctx,
+                                    std::span<const uint8_t>(body, samples[i].response.size()));
+    if (!tok) {
+      errors.add(std::string("sampled issuance: finalize_token: ") + athm::to_string(tok.error()));
+      continue;
+    }
+    athm::pp::token t;
+    t.issuer_key_id = pk.id();
+    t.authenticator = *tok;
+    const encoded_token encoded = t.encode();
+    const exchange x = redeem_exchange(internal, encoded, samples[i].bucket);
+    if (!x.error.empty()) {
+      errors.add("sampled issuance, " + x.error);
+      continue;
+    }
+    ++passed;
+  }
+  return passed;
+}
+
+bool load(const options& o, const issuer_view& issuer, timed_inputs& in, double rate,
+          error_log& errors) {
   const auto duration = std::chrono::duration<double>(o.duration_s);
   const size_t minutes = static_cast<size_t>(std::ceil(o.duration_s / 60.0));
   std::vector<minute_stats> per_minute(minutes);
   std::mutex mu;
   std::atomic<uint64_t> next{0};
-  std::atomic<uint64_t> completed{0};
+  std::atomic<uint64_t> issued{0};
+  std::atomic<uint64_t> redeemed{0};
+  // Operation k's issuance is due at k/rate and its redemption half an
+  // interval later: two interleaved streams at |rate| each.
+  const auto half = std::chrono::duration<double>(0.5 / rate);
+  const uint64_t operations = static_cast<uint64_t>(rate * o.duration_s);
+  const size_t sample_count = static_cast<size_t>(operations / kSampleEvery + 1);
+  std::vector<pending_request> sample_requests;
+  sample_requests.reserve(sample_count);
+  for (size_t i = 0; i < sample_count; ++i) {
+    sample_requests.push_back(make_request(issuer.current()));
+  }
+  std::vector<issued_sample> samples(sample_count);
+  if (in.tokens.size() - std::min(in.tokens.size(), in.next_token.load()) < operations) {
+    std::printf("Warning: %zu minted tokens left for %llu redemptions; the rest will fail.\n\n",
+                in.tokens.size() - std::min(in.tokens.size(), in.next_token.load()),
+                static_cast<unsigned long long>(operations));
+  }
   const auto start = clock_type::now() + 200ms;
   const auto end = start + std::chrono::duration_cast<clock_type::duration>(duration);
-  const auto interval = std::chrono::duration<double>(1.0 / rate);
 
   std::printf("## Load (open loop at %.1f operations/s for %.0f s, %u workers)\n\n", rate,
               o.duration_s, o.workers);
+  std::printf("Each operation is one issuance, due at k/rate, and one redemption of another "
+              "(minted) token, due half an interval later.\n\n");
   const std::string window_start = utc_now();
   const sched_totals sched_start = read_sched(o.pid);
   std::fflush(stdout);
 
   // Memory sampler: every 10 s from the start to the end.
-  std::vector<std::pair<double, memory>> samples;
+  std::vector<std::pair<double, memory>> mem_samples;
   std::atomic<bool> stop_sampler{false};
   std::thread sampler([&] {
     auto due = start;
     while (!stop_sampler.load()) {
       if (clock_type::now() >= due) {
-        samples.emplace_back(std::chrono::duration<double>(clock_type::now() - start).count(),
-                             read_memory(o.pid));
+        mem_samples.emplace_back(std::chrono::duration<double>(clock_type::now() - start).count(),
+                                 read_memory(o.pid));
         due += 10s;
       }
       std::this_thread::sleep_for(50ms);
     }
-    samples.emplace_back(std::chrono::duration<double>(clock_type::now() - start).count(),
-                         read_memory(o.pid));
+    mem_samples.emplace_back(std::chrono::duration<double>(clock_type::now() - start).count(),
+                             read_memory(o.pid));
   });
 
   std::vector<std::thread> pool;
   for (unsigned w = 0; w < o.workers; ++w) {
     pool.emplace_back([&, w] {
-      client cl(o, issuer, 5000 + w);
+      http_connection pub(o.public_port);
+      http_connection internal(o.internal_port);
+      std::mt19937_64 prng(5000 + w);
       while (true) {
-        const uint64_t k = next.fetch_add(1);
+        const uint64_t e = next.fetch_add(1);
+        const uint64_t k = e / 2;
+        const bool issuance = e % 2 == 0;
         const auto due = start + std::chrono::duration_cast<clock_type::duration>(
-                                     interval * static_cast<double>(k));
-        if (due >= end) {
+                                     half * static_cast<double>(e));
+        if (due >= end || k >= operations) {
           return;
         }
+        exchange x;
         std::this_thread::sleep_until(due);
         const bool late = clock_type::now() - due > 100ms;
-        const op_result r = cl.run_one();
-        if (!r.ok) {
-          errors.add(r.error);
+        if (issuance) {
+          const uint32_t bucket = static_cast<uint32_t>(prng() % in.n_buckets);
+          if (k % kSampleEvery == 0) {
+            issued_sample& s = samples[k / kSampleEvery];
+            s.bucket = bucket;
+            x = issue_exchange(pub, issuer, in, sample_requests[k / kSampleEvery].body, bucket,
+                               &s.response);
+          } else {
+            x = issue_exchange(pub, issuer, in, in.pool[k % in.pool.size()].body, bucket, nullptr);
+          }
+        } else {
+          uint32_t bucket = 0;
+          const encoded_token* tok = in.take_token(bucket);
+          if (tok == nullptr) {
+            x.error = kOutOfTokens;
+          } else {
+            x = redeem_exchange(internal, *tok, bucket);
+          }
+        }
+        if (!x.error.empty()) {
+          errors.add(x.error);
           continue;
         }
-        completed.fetch_add(1);
         const size_t m = std::min(minutes - 1, static_cast<size_t>(
                                                    std::chrono::duration<double>(due - start).count() / 60.0));
+        (issuance ? issued : redeemed).fetch_add(1);
         std::lock_guard<std::mutex> lock(mu);
-        per_minute[m].issue_ms.push_back(r.issue_ms);
-        per_minute[m].redeem_ms.push_back(r.redeem_ms);
+        (issuance ? per_minute[m].issue_ms : per_minute[m].redeem_ms).push_back(x.ms);
         per_minute[m].late += late ? 1 : 0;
       }
     });
@@ -384,11 +590,13 @@ bool load(const options& o, const issuer_view& issuer, double rate, error_log& e
   // the load phase.
   std::printf("Load window (UTC): %s to %s\n\n", window_start.c_str(), utc_now().c_str());
 
-  std::printf("Completed %llu operations in %.0f s (%.1f/s), %llu errors.\n\n",
-              static_cast<unsigned long long>(completed.load()), secs,
-              static_cast<double>(completed.load()) / secs,
+  std::printf("Completed %llu issuances and %llu redemptions in %.0f s (%.1f operations/s), "
+              "%llu errors.\n\n",
+              static_cast<unsigned long long>(issued.load()),
+              static_cast<unsigned long long>(redeemed.load()), secs,
+              static_cast<double>(std::min(issued.load(), redeemed.load())) / secs,
               static_cast<unsigned long long>(errors.count.load()));
-  std::printf("| minute | operations | issuance p50 | issuance p99 | p99/p50 | redemption p50 | redemption p99 | p99/p50 | started >100 ms late |\n");
+  std::printf("| minute | issuances | issuance p50 | issuance p99 | p99/p50 | redemption p50 | redemption p99 | p99/p50 | started >100 ms late |\n");
   std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   bool tail_ok = true;
   std::vector<double> all_issue;
@@ -424,32 +632,38 @@ bool load(const options& o, const issuer_view& issuer, double rate, error_log& e
               run, run / secs, wait, run > 0 ? wait / run : 0);
 
   std::printf("| t (s) | VmRSS | RssAnon | RssFile |\n|---:|---:|---:|---:|\n");
-  for (const auto& [t, m] : samples) {
+  for (const auto& [t, m] : mem_samples) {
     std::printf("| %.0f | %.1f MiB | %.1f MiB | %.1f MiB |\n", t, mib(m.vm_rss_kib),
                 mib(m.rss_anon_kib), mib(m.rss_file_kib));
   }
   // Growth of the heap (anonymous memory) after the first minute, when
   // allocator pools, thread stacks and LMDB reader slots have settled. The
   // file-backed part grows with the LMDB data file by design.
-  if (samples.size() >= 3) {
-    const memory* base = &samples.front().second;
-    double base_t = samples.front().first;
-    for (const auto& [t, m] : samples) {
+  if (mem_samples.size() >= 3) {
+    const memory* base = &mem_samples.front().second;
+    double base_t = mem_samples.front().first;
+    for (const auto& [t, m] : mem_samples) {
       if (t >= 60) {
         base = &m;
         base_t = t;
         break;
       }
     }
-    const memory& last = samples.back().second;
+    const memory& last = mem_samples.back().second;
     const long growth = last.rss_anon_kib - base->rss_anon_kib;
     const bool grew = growth > 1024 + base->rss_anon_kib / 50;
     std::printf("\nRssAnon from t=%.0f s to the end: %+.1f MiB (%s; threshold 1 MiB + 2 %%). "
                 "VmRSS from the first sample to the end: %+.1f MiB (RssFile %+.1f MiB).\n\n",
                 base_t, mib(growth), grew ? "GREW" : "no growth",
-                mib(last.vm_rss_kib - samples.front().second.vm_rss_kib),
-                mib(last.rss_file_kib - samples.front().second.rss_file_kib));
+                mib(last.vm_rss_kib - mem_samples.front().second.vm_rss_kib),
+                mib(last.rss_file_kib - mem_samples.front().second.rss_file_kib));
   }
+  const size_t kept = static_cast<size_t>(std::count_if(
+      samples.begin(), samples.end(), [](const issued_sample& x) { return !x.response.empty(); }));
+  const size_t passed = check_samples(o, issuer, sample_requests, samples, errors);
+  std::printf("Sampled issuances (every %llu-th, with a request of its own): %zu of %zu finalized "
+              "with the issuance proof checked, then redeemed with the bucket asked for.\n\n",
+              static_cast<unsigned long long>(kSampleEvery), passed, kept);
   return tail_ok;
 }
 
@@ -643,6 +857,8 @@ int main(int argc, char** argv) {
       o.internal_port = static_cast<uint16_t>(std::strtoul(v, nullptr, 10));
     } else if (k == "--pid") {
       o.pid = std::atoi(v);
+    } else if (k == "--tokens") {
+      o.tokens_path = v;
     } else if (k == "--duration") {
       o.duration_s = std::strtod(v, nullptr);
     } else if (k == "--fraction") {
@@ -664,7 +880,7 @@ int main(int argc, char** argv) {
     }
   }
   if (o.public_port == 0 || o.internal_port == 0 || o.pid <= 0 || o.duration_s <= 0 ||
-      o.fraction <= 0) {
+      o.fraction <= 0 || (o.load && o.tokens_path.empty())) {
     return usage();
   }
   if (read_memory(o.pid).vm_rss_kib < 0) {
@@ -675,15 +891,17 @@ int main(int argc, char** argv) {
     const issuer_view issuer = fetch_issuer(o.public_port);
     error_log errors;
     if (o.load) {
+      timed_inputs in;
+      prepare_inputs(o, issuer, in);
       double rate = o.rate;
       if (rate <= 0) {
-        rate = o.fraction * ramp(o, issuer, errors);
+        rate = o.fraction * ramp(o, issuer, in, errors);
       }
       if (rate <= 0) {
         std::fprintf(stderr, "athm_soak: no capacity measured\n");
         return 2;
       }
-      load(o, issuer, rate, errors);
+      load(o, issuer, in, rate, errors);
     }
     if (o.idle && o.idle_connections > 0) {
       const bool ok = idle(o, issuer, errors);
