@@ -87,8 +87,8 @@ struct options {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: athm_soak --public-port P --internal-port I --pid PID [--tokens FILE]\n"
-               "                 [--duration S]\n"
+               "usage: athm_soak --public-port P --internal-port I --pid PID\n"
+               "                 --tokens FILE (unless --skip-load) [--duration S]\n"
                "                 [--fraction F] [--rate OPS] [--ramp-step S] [--workers W]\n"
                "                 [--idle-connections N] [--idle-hold S] [--idle-rounds R]\n"
                "                 [--skip-load] [--skip-idle]\n");
@@ -343,7 +343,7 @@ exchange redeem_exchange(http_connection& internal, const encoded_token& token, 
   return x;
 }
 
-const char* kOutOfTokens = "redemption: ran out of minted tokens (mint more: scripts/soak.sh --tokens)";
+constexpr const char* kOutOfTokens = "redemption: ran out of minted tokens (mint more: scripts/soak.sh --tokens)";
 
 // ------------------------------------------------------------ ramp
 
