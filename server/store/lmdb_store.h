@@ -75,7 +75,7 @@ struct lmdb_stats {
   uint64_t commit_failures = 0;   // batches that did not commit or flush
   uint64_t syncs = 0;             // explicit flushes of a committed batch
   uint64_t piggybacked = 0;       // batches made durable by the next commit's flush
-  int writer_nice = 0;            // the writer thread's nice once it started (process's + 10, <= 19)
+  int writer_nice = 0;            // writer thread's nice once started (process's + 10, <= 19)
 };
 
 class lmdb_store final : public spent_store {
