@@ -343,7 +343,8 @@ exchange redeem_exchange(http_connection& internal, const encoded_token& token, 
   return x;
 }
 
-constexpr const char* kOutOfTokens = "redemption: ran out of minted tokens (mint more: scripts/soak.sh --tokens)";
+constexpr const char* kOutOfTokens =
+    "redemption: ran out of minted tokens (mint more: scripts/soak.sh --tokens)";
 
 // ------------------------------------------------------------ ramp
 
