@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -101,6 +102,12 @@ TEST_CASE("daemon: serves both listeners, reloads keys, shuts down", "[app][daem
 
   CHECK(exchange(d.public_port(), bh::verb::get, "/readyz").result_int() == 200);
   CHECK(exchange(d.internal_port(), bh::verb::get, "/healthz").result_int() == 200);
+  // run() calls on_listening right after serving starts, so the answers
+  // above may come first.
+  const auto called_by = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (listening_calls.load() == 0 && std::chrono::steady_clock::now() < called_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   CHECK(listening_calls == 1);
 
   // Issue over the public listener, redeem over the internal one.
