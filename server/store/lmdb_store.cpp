@@ -173,7 +173,7 @@ struct lmdb_store::impl {
   // retry[i] set means it did not fit this time and goes back to the queue.
   void apply(std::vector<pending>& batch, std::vector<spend_result>& out,
              std::vector<bool>& retry);
-  // Counts |results| and runs the batch's completions, on the writer.
+  // Counts |results| and hands them to the notifier.
   void complete(std::vector<pending> batch, std::vector<spend_result> results);
   // Completes the committed batch whose meta page may not be on disk yet,
   // after flushing it unless a later commit's data flush already did.
@@ -276,7 +276,7 @@ lmdb_store::impl::~impl() {
   }
   cv.notify_one();
   writer.join();
-  notifier.reset();  // runs the refusals of marks that found the queue full
+  notifier.reset();  // runs every completion the writer handed over
   mdb_env_sync(env.get(), 1);  // the last purge's meta page, if any
   // env closes when its member is destroyed, after the threads are gone.
 }
@@ -423,11 +423,11 @@ void lmdb_store::impl::complete(std::vector<pending> batch, std::vector<spend_re
         break;
     }
   }
-  // On the writer itself: a thread hop here cost a wake-up and a context
-  // switch per batch, and handlers only post to their own executors.
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    batch[i].done(results[i]);
-  }
+  notifier->post([batch = std::move(batch), results = std::move(results)] {
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      batch[i].done(results[i]);
+    }
+  });
 }
 
 namespace {

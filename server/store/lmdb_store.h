@@ -21,11 +21,8 @@
 // MDB_NOOVERWRITE and commits. A second mark of the same (key, marker)
 // within one batch is already_spent. The writer runs ten nice levels below
 // the process, so a new mark does not preempt the thread that queued it and
-// marks gather into larger batches. A batch's completions run on the writer
-// as soon as it is durable, before the writer takes the next batch: handlers
-// must only pass the result on (post it to their executor), as a handler
-// that blocks delays every later commit. Marks refused at once (full queue)
-// complete on a separate notifier thread, never inline.
+// marks gather into larger batches. Completions run on a separate notifier
+// thread owned by the store, so slow handlers never delay the next commit.
 //
 // Failure: request-path errors are values. A full queue, a failed
 // transaction, or a full map complete with unavailable. A failed commit

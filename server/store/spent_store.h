@@ -28,8 +28,7 @@ const char* to_string(spend_result r) noexcept;
 
 // Completion of an asynchronous check-and-mark. Invoked exactly once, on a
 // thread owned by the store (never inline from check_and_mark); callers that
-// need their own executor post from it. It must not block: a store may run it
-// on the thread that does its next write.
+// need their own executor post from it.
 using spend_handler = std::function<void(spend_result)>;
 
 class spent_store {
