@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <lmdb.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -213,6 +214,12 @@ TEST_CASE("lmdb_store: the writer runs ten nice levels below the process", "[sto
   CHECK(*notifier == process_nice);
 }
 
+std::string current_thread_name() {
+  char name[16] = {};
+  pthread_getname_np(pthread_self(), name, sizeof(name));
+  return name;
+}
+
 TEST_CASE("lmdb_store: a full queue completes with unavailable at once", "[store][lmdb]") {
   temp_dir dir;
   auto opts = options_in(dir);
@@ -225,10 +232,12 @@ TEST_CASE("lmdb_store: a full queue completes with unavailable at once", "[store
   std::mutex mu;
   std::condition_variable cv;
   int done = 0;
+  std::vector<std::string> threads(6);
   for (uint32_t i = 0; i < 6; ++i) {
     store.check_and_mark(make_key(1), make_marker(i), expiry, [&, i](spend_result r) {
       std::lock_guard<std::mutex> lk(mu);
       results[i] = r;
+      threads[i] = current_thread_name();
       ++done;
       cv.notify_all();
     });
@@ -249,6 +258,11 @@ TEST_CASE("lmdb_store: a full queue completes with unavailable at once", "[store
   }
   for (int i = 0; i < 4; ++i) {
     CHECK(results[i] == spend_result::fresh);
+  }
+  // Every completion, refused or committed, ran on the store's notifier,
+  // never on the caller's thread or the writer's.
+  for (const auto& t : threads) {
+    CHECK(t == "athm-lmdb-done");
   }
   // The refused ones were not marked: they are fresh now.
   CHECK(spend(store, make_key(1), make_marker(4), expiry) == spend_result::fresh);
