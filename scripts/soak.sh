@@ -26,7 +26,7 @@
 #                         memory is reused)
 #   --ramp-step S         seconds per ramp step (default 5)
 #   --tokens N            tokens to mint for the ramp and the load (default
-#                         1000 per second of ramp and load)
+#                         2000 per second of ramp and load)
 #   --skip-load           only the idle connections (no ramp, no load)
 #   --io-threads T        daemon I/O threads (default 2)
 #   --daemon-cpus LIST    pin athmd to these CPUs (taskset -c; default: not pinned)
@@ -165,7 +165,7 @@ EOF
 "$ATHMD" --check-config "$WORK/athmd.yaml" >/dev/null
 if [[ $SKIP_LOAD -eq 0 ]]; then
   if [[ $TOKENS -eq 0 ]]; then
-    TOKENS=$(awk -v d="$DURATION" -v r="$RAMP_STEP" 'BEGIN { printf "%d", 1000 * (d + 4 * r) }')
+    TOKENS=$(awk -v d="$DURATION" -v r="$RAMP_STEP" 'BEGIN { printf "%d", 2000 * (d + 4 * r) }')
   fi
   "$LOADGEN" mint --key-file "$(find "$WORK/keys" -name '*.key' | head -n 1)" --count "$TOKENS" \
     --threads "$(nproc)" --out "$WORK/tokens.bin" 2>/dev/null
