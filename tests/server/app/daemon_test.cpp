@@ -12,7 +12,6 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -21,6 +20,7 @@
 #include "server/keys/key_file.h"
 #include "server/keys/outcome.h"
 #include "tests/server/app/app_test_support.h"
+#include "tests/server/http/test_support.h"
 
 using namespace athm::app;
 using namespace athm::app::testing;
@@ -104,10 +104,7 @@ TEST_CASE("daemon: serves both listeners, reloads keys, shuts down", "[app][daem
   CHECK(exchange(d.internal_port(), bh::verb::get, "/healthz").result_int() == 200);
   // run() calls on_listening right after serving starts, so the answers
   // above may come first.
-  const auto called_by = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (listening_calls.load() == 0 && std::chrono::steady_clock::now() < called_by) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  CHECK(athm::http::test::eventually([&] { return listening_calls.load() != 0; }, 10s));
   CHECK(listening_calls == 1);
 
   // Issue over the public listener, redeem over the internal one.
