@@ -1,5 +1,7 @@
 #include "server/http/server.h"
 
+#include <boost/asio/post.hpp>
+
 #include <stdexcept>
 
 namespace athm::http {
@@ -47,6 +49,7 @@ server::server(std::uint32_t io_threads)
 server::~server() {
   stop();
   join();
+  background_.clear();
   for (const auto& l : listeners_snapshot()) {
     l->stop();
     l->release_sessions();
@@ -95,7 +98,7 @@ void server::start() {
   started_ = true;
   threads_.reserve(threads_n_);
   for (std::uint32_t i = 0; i < threads_n_; ++i) {
-    threads_.emplace_back([this] { ioc_.run(); });
+    threads_.emplace_back([this] { run_io_thread(); });
   }
 }
 
@@ -106,10 +109,50 @@ void server::run() {
   started_ = true;
   threads_.reserve(threads_n_ - 1);
   for (std::uint32_t i = 1; i < threads_n_; ++i) {
-    threads_.emplace_back([this] { ioc_.run(); });
+    threads_.emplace_back([this] { run_io_thread(); });
   }
-  ioc_.run();
+  run_io_thread();
   join();
+}
+
+void server::run_io_thread() {
+  std::size_t turns = 0;
+  for (;;) {
+    if (turns < background_queue::max_turns && ioc_.poll_one() > 0) {
+      ++turns;
+      continue;
+    }
+    turns = 0;
+    if (ioc_.stopped()) {
+      return;
+    }
+    bool more = false;
+    if (auto job = background_.try_pop(&more)) {
+      if (more) {
+        wake_one();  // the wake-up for the rest may have been this thread's
+      }
+      (*job)();
+      continue;
+    }
+    // Nothing ready and nothing queued: block until a handler runs (a
+    // post_background wakes this with an empty one).
+    if (ioc_.run_one() == 0) {
+      return;
+    }
+  }
+}
+
+void server::post_background(background_queue::job job) {
+  background_.push(std::move(job));  // throws only if not queued
+  wake_one();
+}
+
+void server::wake_one() noexcept {
+  try {
+    net::post(ioc_, [] {});  // an I/O thread blocked in run_one returns
+  } catch (...) {
+    // Out of memory: queued jobs run at the next wake-up.
+  }
 }
 
 void server::join() {

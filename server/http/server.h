@@ -13,6 +13,7 @@
 
 #include <utility>  // before Asio: awaitable.hpp in Boost 1.74 needs std::exchange
 
+#include "server/http/background_queue.h"
 #include "server/http/listener.h"
 #include "server/http/shutdown.h"
 
@@ -74,6 +75,13 @@ class server {
   std::size_t active_connections() const;
   std::size_t in_flight() const;
 
+  // Queues |job| to run on an I/O thread once no ready handler is waiting
+  // (see background_queue.h): for CPU-heavy work started by a handler.
+  // Thread-safe. Throws (out of memory) only if the job was not queued; jobs
+  // still queued when the io_context stops never run.
+  void post_background(background_queue::job job);
+  std::size_t background_pending() const { return background_.size(); }
+
   std::uint32_t io_threads() const noexcept { return threads_n_; }
   // For the daemon's signal_set and timers. Do not run() it yourself.
   boost::asio::io_context& io_context() noexcept { return ioc_; }
@@ -81,10 +89,17 @@ class server {
 
  private:
   std::vector<std::shared_ptr<listener>> listeners_snapshot() const;
+  // An I/O thread: ready handlers first, a background job when none is
+  // ready or after background_queue::max_turns of them. Returns once the
+  // io_context stops.
+  void run_io_thread();
+  // Lets one I/O thread blocked in run_one() return and look at the queue.
+  void wake_one() noexcept;
 
   std::uint32_t threads_n_;
   boost::asio::io_context ioc_;  // before everything that uses it: destroyed after them
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  background_queue background_;
   mutable std::mutex mutex_;  // guards listeners_
   std::vector<std::shared_ptr<listener>> listeners_;
   std::vector<std::thread> threads_;

@@ -2,6 +2,7 @@
 
 #include "tests/server/http/test_support.h"
 
+#include <boost/asio/post.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 
 #include <catch2/catch.hpp>
@@ -242,6 +243,119 @@ TEST_CASE("run() blocks until shutdown completes", "[http][server]") {
   t.async_wait([&](boost::system::error_code) { srv->begin_shutdown(1000ms); });
   runner.join();
   CHECK(srv->active_connections() == 0);
+}
+
+// ---------------------------------------------------------------- background work
+
+// Runs |f| on the server's I/O threads and waits for it.
+template <class F>
+void on_io_thread(server& srv, F f) {
+  std::promise<void> ran;
+  net::post(srv.io_context(), [&] {
+    f();
+    ran.set_value();
+  });
+  REQUIRE(ran.get_future().wait_for(2s) == std::future_status::ready);
+}
+
+TEST_CASE("a background job runs after the handlers that are ready", "[http][server][background]") {
+  server srv(1);
+  srv.start();
+  std::vector<std::string> order;  // touched by the one I/O thread only
+  std::promise<void> done;
+  on_io_thread(srv, [&] {
+    srv.post_background([&] {
+      order.push_back("job");
+      done.set_value();
+    });
+    for (const char* name : {"h1", "h2", "h3"}) {
+      net::post(srv.io_context(), [&order, name] { order.push_back(name); });
+    }
+  });
+  REQUIRE(done.get_future().wait_for(2s) == std::future_status::ready);
+  CHECK(order == std::vector<std::string>{"h1", "h2", "h3", "job"});
+  srv.stop();
+}
+
+TEST_CASE("a stream of ready handlers does not starve background jobs", "[http][server][background]") {
+  server srv(1);
+  srv.start();
+  constexpr int chain = 1000;
+  int steps = 0;  // the one I/O thread only
+  int steps_at_job = -1;
+  std::promise<void> chain_done;
+  std::function<void()> step = [&] {
+    if (++steps < chain) {
+      net::post(srv.io_context(), step);
+    } else {
+      chain_done.set_value();
+    }
+  };
+  on_io_thread(srv, [&] {
+    srv.post_background([&] { steps_at_job = steps; });
+    net::post(srv.io_context(), step);
+  });
+  REQUIRE(chain_done.get_future().wait_for(5s) == std::future_status::ready);
+  CHECK(steps_at_job >= 1);
+  CHECK(steps_at_job <= static_cast<int>(background_queue::max_turns));
+  srv.stop();
+}
+
+TEST_CASE("queued background jobs spread over the I/O threads", "[http][server][background]") {
+  server srv(2);
+  srv.start();
+  for (int round = 0; round < 20; ++round) {
+    INFO("round " << round);
+    // Each job waits for the other to start: run one after the other on a
+    // single thread, the first would give up.
+    std::atomic<int> started{0};
+    std::atomic<int> met{0};
+    std::atomic<int> finished{0};
+    auto job = [&] {
+      started.fetch_add(1);
+      if (eventually([&] { return started.load() == 2; }, 2000ms)) {
+        met.fetch_add(1);
+      }
+      finished.fetch_add(1);
+    };
+    on_io_thread(srv, [&] {
+      srv.post_background(job);
+      srv.post_background(job);
+    });
+    REQUIRE(eventually([&] { return finished.load() == 2; }, 5000ms));
+    CHECK(met.load() == 2);
+  }
+  srv.stop();
+}
+
+TEST_CASE("post_background wakes an idle server", "[http][server][background]") {
+  server srv(2);
+  srv.start();
+  for (int i = 0; i < 3; ++i) {
+    std::this_thread::sleep_for(20ms);  // every I/O thread blocked waiting
+    std::promise<std::thread::id> ran_on;
+    srv.post_background([&] { ran_on.set_value(std::this_thread::get_id()); });
+    auto f = ran_on.get_future();
+    REQUIRE(f.wait_for(2s) == std::future_status::ready);
+    CHECK(f.get() != std::this_thread::get_id());
+  }
+  CHECK(srv.background_pending() == 0);
+  srv.stop();
+}
+
+TEST_CASE("background jobs left at stop are destroyed, not run", "[http][server][background]") {
+  auto srv = std::make_unique<server>(1);
+  srv->start();
+  srv->stop();
+  srv->join();
+  auto owned = std::make_shared<int>(1);
+  bool ran = false;
+  srv->post_background([owned, &ran] { ran = true; });
+  CHECK(srv->background_pending() == 1);
+  CHECK(owned.use_count() == 2);
+  srv.reset();
+  CHECK(owned.use_count() == 1);
+  CHECK_FALSE(ran);
 }
 
 }  // namespace
