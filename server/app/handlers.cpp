@@ -160,6 +160,38 @@ void directory_handler::handle(http::request req, const http::request_context&,
 
 // ---------------------------------------------------------------- issuance
 
+namespace {
+
+// The answer to a TokenRequest once the attester has spoken: a deny, a 503,
+// or the TokenResponse for the decided bucket.
+http::response issue_response(const app_services& s, const keys::issuer_key& key,
+                              const athm::pp::token_request& tr, uint32_t n,
+                              const attest_result& r, std::chrono::nanoseconds took) {
+  const issuance_decision d = decide(r, s.policy, n);
+  count_attester(*s.stats, r, d, took);
+  if (d.what == issuance_decision::kind::deny) {
+    return denied(d);
+  }
+  if (d.what == issuance_decision::kind::unavailable) {
+    spdlog::debug("issuance undecided: {}", d.reason);
+    return make_error_response(app_error::unavailable);
+  }
+  auto response = key.key.token_response(tr.request, d.bucket);
+  if (!response.ok()) {
+    return make_error_response(from_crypto(response.error()));
+  }
+  s.stats->inc(counter::tokens_issued);
+  s.stats->count_issued_by_key(
+      std::span<const uint8_t, kKeyLabelBytes>(key.pub().id().data(), kKeyLabelBytes));
+  http::response res{bh::status::ok, 11};
+  res.set(bh::field::content_type, bsv(kTokenResponseMediaType));
+  res.set(bh::field::cache_control, "no-store");
+  res.body().assign(response->begin(), response->end());
+  return res;
+}
+
+}  // namespace
+
 issue_handler::issue_handler(std::shared_ptr<const app_services> s) : s_(std::move(s)) {}
 
 void issue_handler::handle(http::request req, const http::request_context& ctx,
@@ -201,28 +233,18 @@ void issue_handler::handle(http::request req, const http::request_context& ctx,
   try {
     on_verdict = [s = s_, key, tr, n, done, timer = stopwatch()](attest_result r) {
       const auto took = timer.elapsed();
-      respond_with(done, [&] {
-        const issuance_decision d = decide(r, s->policy, n);
-        count_attester(*s->stats, r, d, took);
-        if (d.what == issuance_decision::kind::deny) {
-          return denied(d);
-        }
-        if (d.what == issuance_decision::kind::unavailable) {
-          spdlog::debug("issuance undecided: {}", d.reason);
-          return make_error_response(app_error::unavailable);
-        }
-        auto response = key->key.token_response(tr.request, d.bucket);
-        if (!response.ok()) {
-          return make_error_response(from_crypto(response.error()));
-        }
-        s->stats->inc(counter::tokens_issued);
-        s->stats->count_issued_by_key(std::span<const uint8_t, kKeyLabelBytes>(key->pub().id().data(), kKeyLabelBytes));
-        http::response res{bh::status::ok, 11};
-        res.set(bh::field::content_type, bsv(kTokenResponseMediaType));
-        res.set(bh::field::cache_control, "no-store");
-        res.body().assign(response->begin(), response->end());
-        return res;
-      });
+      std::function<void()> issue = [s, key, tr, n, done, r = std::move(r), took] {
+        respond_with(done, [&] { return issue_response(*s, *key, tr, n, r, took); });
+      };
+      if (!s->background) {
+        issue();
+        return;
+      }
+      try {
+        s->background(issue);  // a copy: if queueing throws, nothing was queued
+      } catch (...) {
+        issue();
+      }
     };
   } catch (...) {
     respond_with(done, [] { return make_error_response(app_error::internal); });

@@ -1,8 +1,10 @@
 // The application's HTTP handlers. Each takes a parsed request and its
 // request_context and completes the respond callback exactly once; none sees
-// a socket. The crypto work (issuance, verification) runs on the calling
-// I/O thread: it is CPU-bound and short, and the I/O threads are the worker
-// pool. Store completions arrive on the store's thread and respond from there.
+// a socket. Verification runs on the calling I/O thread: it is CPU-bound and
+// short, and the I/O threads are the worker pool. A TokenResponse, several
+// times longer, goes through app_services::background, which lets the
+// requests already waiting go first. Store completions arrive on the store's
+// thread and respond from there.
 //
 // Public listener (clients):
 //   GET/HEAD  /.well-known/private-token-issuer-directory   directory_handler
@@ -74,6 +76,10 @@ struct app_services {
   std::shared_ptr<metrics> stats;         // required
   std::shared_ptr<lifecycle> life;        // required
   time_source now;                        // required (keys::clock::now in production)
+  // Runs CPU-heavy work (a TokenResponse) once the requests that are ready
+  // have been handled: http::server::post_background in the daemon. Empty:
+  // the work runs inline. The job must not throw.
+  std::function<void(std::function<void()>)> background;
 };
 
 // Fills the config-derived fields of app_services (issuer and fail policy)

@@ -359,6 +359,46 @@ TEST_CASE("issuance: 200 with a TokenResponse for the attester's bucket", "[app]
   CHECK(f.stats->value(counter::attester_issue) == 4);
 }
 
+TEST_CASE("issuance: the TokenResponse is computed as background work", "[app][handlers][issue]") {
+  fixture f;
+  std::vector<std::function<void()>> jobs;
+  app_services queued = *f.services;
+  queued.background = [&jobs](std::function<void()> job) { jobs.push_back(std::move(job)); };
+  issue_handler h(std::make_shared<const app_services>(std::move(queued)));
+
+  client_request cr = make_token_request(f.pub());
+  http::request req = issuance(cr.body);
+  req.set("X-Athm-Bucket", "2");
+  std::optional<http::response> res;
+  h.handle(std::move(req), peer("127.0.0.1"), [&res](http::response r) { res = std::move(r); });
+  REQUIRE(jobs.size() == 1);
+  CHECK_FALSE(res.has_value());
+  CHECK(f.stats->value(counter::tokens_issued) == 0);
+  jobs.front()();
+  REQUIRE(res.has_value());
+  REQUIRE(res->result_int() == 200);
+  const auto fin = athm::finalize_token(f.pub(), cr.ctx, as_bytes(res->body()));
+  REQUIRE(fin.ok());
+  const auto verified = f.key().verify_token(fin.value());
+  REQUIRE(verified.ok());
+  CHECK(verified.value() == 2);
+  CHECK(f.stats->value(counter::tokens_issued) == 1);
+
+  // A request that fails before the attester queues nothing.
+  const http::response bad = call(h, issuance("short"), peer("127.0.0.1"));
+  CHECK(bad.result_int() == 422);
+  CHECK(jobs.size() == 1);
+
+  // When the work cannot be queued, it runs inline.
+  app_services full = *f.services;
+  full.background = [](std::function<void()>) { throw std::bad_alloc(); };
+  issue_handler inline_h(std::make_shared<const app_services>(std::move(full)));
+  client_request cr2 = make_token_request(f.pub());
+  const http::response res2 = call(inline_h, issuance(cr2.body), peer("127.0.0.1"));
+  CHECK(res2.result_int() == 200);
+  CHECK(f.stats->value(counter::tokens_issued) == 2);
+}
+
 TEST_CASE("issuance: 415 for a wrong or missing media type", "[app][handlers][issue]") {
   fixture f;
   issue_handler h(f.services);
