@@ -162,21 +162,11 @@ void directory_handler::handle(http::request req, const http::request_context&,
 
 namespace {
 
-// The answer to a TokenRequest once the attester has spoken: a deny, a 503,
-// or the TokenResponse for the decided bucket.
-http::response issue_response(const app_services& s, const keys::issuer_key& key,
-                              const athm::pp::token_request& tr, uint32_t n,
-                              const attest_result& r, std::chrono::nanoseconds took) {
-  const issuance_decision d = decide(r, s.policy, n);
-  count_attester(*s.stats, r, d, took);
-  if (d.what == issuance_decision::kind::deny) {
-    return denied(d);
-  }
-  if (d.what == issuance_decision::kind::unavailable) {
-    spdlog::debug("issuance undecided: {}", d.reason);
-    return make_error_response(app_error::unavailable);
-  }
-  auto response = key.key.token_response(tr.request, d.bucket);
+// The answer to a TokenRequest the attester let through: 200 with the
+// TokenResponse for |bucket|.
+http::response token_response_for(const app_services& s, const keys::issuer_key& key,
+                                  const athm::pp::token_request& tr, uint32_t bucket) {
+  auto response = key.key.token_response(tr.request, bucket);
   if (!response.ok()) {
     return make_error_response(from_crypto(response.error()));
   }
@@ -233,8 +223,27 @@ void issue_handler::handle(http::request req, const http::request_context& ctx,
   try {
     on_verdict = [s = s_, key, tr, n, done, timer = stopwatch()](attest_result r) {
       const auto took = timer.elapsed();
-      std::function<void()> issue = [s, key, tr, n, done, r = std::move(r), took] {
-        respond_with(done, [&] { return issue_response(*s, *key, tr, n, r, took); });
+      issuance_decision d;
+      try {
+        d = decide(r, s->policy, n);
+        count_attester(*s->stats, r, d, took);
+      } catch (...) {
+        respond_with(done, [] { return make_error_response(app_error::internal); });
+        return;
+      }
+      if (d.what == issuance_decision::kind::deny) {
+        respond_with(done, [&] { return denied(d); });
+        return;
+      }
+      if (d.what == issuance_decision::kind::unavailable) {
+        spdlog::debug("issuance undecided: {}", d.reason);
+        respond_with(done, [] { return make_error_response(app_error::unavailable); });
+        return;
+      }
+      // The TokenResponse, about five redemptions of CPU, waits for the
+      // requests already ready (app_services::background).
+      std::function<void()> issue = [s, key, tr, bucket = d.bucket, done] {
+        respond_with(done, [&] { return token_response_for(*s, *key, tr, bucket); });
       };
       if (!s->background) {
         issue();

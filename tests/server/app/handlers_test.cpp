@@ -362,8 +362,9 @@ TEST_CASE("issuance: 200 with a TokenResponse for the attester's bucket", "[app]
 TEST_CASE("issuance: the TokenResponse is computed as background work", "[app][handlers][issue]") {
   fixture f;
   std::vector<std::function<void()>> jobs;
+  const auto queued_background = [&jobs](std::function<void()> job) { jobs.push_back(std::move(job)); };
   app_services queued = *f.services;
-  queued.background = [&jobs](std::function<void()> job) { jobs.push_back(std::move(job)); };
+  queued.background = queued_background;
   issue_handler h(std::make_shared<const app_services>(std::move(queued)));
 
   client_request cr = make_token_request(f.pub());
@@ -387,6 +388,17 @@ TEST_CASE("issuance: the TokenResponse is computed as background work", "[app][h
   // A request that fails before the attester queues nothing.
   const http::response bad = call(h, issuance("short"), peer("127.0.0.1"));
   CHECK(bad.result_int() == 422);
+  CHECK(jobs.size() == 1);
+
+  // Denials and undecided verdicts are answered at once, without a job.
+  auto attest = std::make_shared<scripted_attester>(attest_deny{429, 120s});
+  app_services gated = *f.services;
+  gated.attest = attest;
+  gated.background = queued_background;
+  issue_handler gated_h(std::make_shared<const app_services>(std::move(gated)));
+  CHECK(call(gated_h, issuance(make_token_request(f.pub()).body), peer("127.0.0.1")).result_int() == 429);
+  attest->set_result(attest_undecided{"down"});
+  CHECK(call(gated_h, issuance(make_token_request(f.pub()).body), peer("127.0.0.1")).result_int() == 503);
   CHECK(jobs.size() == 1);
 
   // When the work cannot be queued, it runs inline.
