@@ -35,6 +35,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -49,6 +50,7 @@
 #include <ctime>
 #include <filesystem>
 #include <iterator>
+#include <map>
 #include <fstream>
 #include <mutex>
 #include <optional>
@@ -127,9 +129,12 @@ double mib(long kib) { return static_cast<double>(kib) / 1024.0; }
 // time on a CPU and time runnable but waiting for one. Threads that exited
 // in between are not counted, so only processes with stable threads (the
 // daemon) give exact differences.
-struct sched_totals {
+struct sched_time {
   double run_s = 0;
   double wait_s = 0;
+};
+struct sched_totals : sched_time {
+  std::map<std::string, sched_time> by_name;  // summed over threads of one name
 };
 
 sched_totals read_sched(int pid) {
@@ -141,9 +146,45 @@ sched_totals read_sched(int pid) {
     double run_ns = 0;
     double wait_ns = 0;
     if (in >> run_ns >> wait_ns) {
+      std::ifstream comm(e.path() / "comm");
+      std::string name;
+      std::getline(comm, name);
       t.run_s += run_ns / 1e9;
       t.wait_s += wait_ns / 1e9;
+      sched_time& n = t.by_name[name];
+      n.run_s += run_ns / 1e9;
+      n.wait_s += wait_ns / 1e9;
     }
+  }
+  return t;
+}
+
+// The whole machine's CPU time (/proc/stat, all CPUs) and this process's own.
+struct cpu_times {
+  double busy_s = 0;   // user, nice, system, irq, softirq (guest time is in user)
+  double idle_s = 0;   // idle and iowait
+  double steal_s = 0;  // taken by the hypervisor for other guests
+  double self_s = 0;   // this process, all threads (getrusage)
+};
+
+cpu_times read_cpu() {
+  cpu_times t;
+  const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
+  std::ifstream in("/proc/stat");
+  std::string label;
+  double v[8] = {};
+  if (in >> label && label == "cpu") {
+    for (double& x : v) {
+      in >> x;
+    }
+    t.busy_s = (v[0] + v[1] + v[2] + v[5] + v[6]) / hz;
+    t.idle_s = (v[3] + v[4]) / hz;
+    t.steal_s = v[7] / hz;
+  }
+  rusage ru{};
+  if (getrusage(RUSAGE_SELF, &ru) == 0) {
+    t.self_s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+               static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
   }
   return t;
 }
@@ -511,6 +552,7 @@ bool load(const options& o, const issuer_view& issuer, timed_inputs& in, double 
               "(minted) token, due half an interval later.\n\n");
   const std::string window_start = utc_now();
   const sched_totals sched_start = read_sched(o.pid);
+  const cpu_times cpu_start = read_cpu();
   std::fflush(stdout);
 
   // Memory sampler: every 10 s from the start to the end.
@@ -587,6 +629,7 @@ bool load(const options& o, const issuer_view& issuer, timed_inputs& in, double 
   sampler.join();
   const double secs = std::chrono::duration<double>(clock_type::now() - start).count();
   const sched_totals sched_end = read_sched(o.pid);
+  const cpu_times cpu_end = read_cpu();
   // scripts/soak.sh reads this line to pick the daemon's access-log lines of
   // the load phase.
   std::printf("Load window (UTC): %s to %s\n\n", window_start.c_str(), utc_now().c_str());
@@ -631,6 +674,23 @@ bool load(const options& o, const issuer_view& issuer, timed_inputs& in, double 
   std::printf("Daemon threads during the load: %.1f s on a CPU (%.2f cores), %.1f s runnable "
               "but waiting for a CPU (%.2f s of waiting per second of running).\n\n",
               run, run / secs, wait, run > 0 ? wait / run : 0);
+  // How busy "80 % of capacity" keeps the machine, and who else used it.
+  const double busy = cpu_end.busy_s - cpu_start.busy_s;
+  const double idle = cpu_end.idle_s - cpu_start.idle_s;
+  const double steal = cpu_end.steal_s - cpu_start.steal_s;
+  const double all = busy + idle + steal;
+  std::printf("Machine during the load: %u CPUs, %.0f %% busy, %.1f %% stolen by the hypervisor; "
+              "this client used %.2f cores.\n\n",
+              std::thread::hardware_concurrency(), all > 0 ? 100 * busy / all : 0,
+              all > 0 ? 100 * steal / all : 0, (cpu_end.self_s - cpu_start.self_s) / secs);
+  std::printf("| daemon threads | on a CPU | runnable, waiting for a CPU |\n|---|---:|---:|\n");
+  for (const auto& [name, end] : sched_end.by_name) {
+    const auto it = sched_start.by_name.find(name);
+    const sched_time begin = it == sched_start.by_name.end() ? sched_time{} : it->second;
+    std::printf("| %s | %.1f s | %.1f s |\n", name.c_str(), end.run_s - begin.run_s,
+                end.wait_s - begin.wait_s);
+  }
+  std::printf("\n");
 
   std::printf("| t (s) | VmRSS | RssAnon | RssFile |\n|---:|---:|---:|---:|\n");
   for (const auto& [t, m] : mem_samples) {
