@@ -77,19 +77,7 @@ PUB="http://127.0.0.1:$PUB_PORT"
 INT="http://127.0.0.1:$INT_PORT"
 "$ATHM" keygen --dir "$WORK/keys" --buckets 4 --deployment-id athmd-dev >/dev/null
 if [[ $STORE == lmdb ]]; then STORE_YAML="{type: lmdb, lmdb: {path: \"$WORK/spent\"}}"; else STORE_YAML="{type: memory}"; fi
-cat >"$WORK/athmd.yaml" <<YAML
-listeners:
-  public: {address: 127.0.0.1, port: $PUB_PORT}
-  internal: {address: 127.0.0.1, port: $INT_PORT}
-issuer: {request_uri: "$PUB/request"}
-keys: {directory: "$WORK/keys", reload_interval_s: 0}
-store: $STORE_YAML
-attester:
-  type: header
-  header: {name: X-Athm-Bucket, trusted_cidrs: [127.0.0.0/8], default_bucket: 0}
-logging: {level: info, format: text, access_log: true}
-server: {io_threads: $THREADS}
-YAML
+bench_config "$WORK/athmd.yaml" "$WORK/keys" "$STORE_YAML" "$THREADS"
 taskset -c "$DAEMON_CPUS" "$ATHMD" --config "$WORK/athmd.yaml" >>"$WORK/athmd.log" 2>&1 &
 DAEMON_PID=$!
 wait_ready isolation "$DAEMON_PID" "$PUB/readyz" "$WORK/athmd.log" 30

@@ -102,23 +102,8 @@ INT="http://127.0.0.1:$INT_PORT"
 # attester (trusted from loopback, default bucket 0), text logs with the
 # access log on (buffered, the default), one I/O thread per daemon CPU.
 "$ATHM" keygen --dir "$WORK/keys" --buckets 4 --deployment-id athmd-dev >/dev/null
-write_config() {  # write_config FILE STORE_YAML
-  cat >"$1" <<YAML
-listeners:
-  public: {address: 127.0.0.1, port: $PUB_PORT}
-  internal: {address: 127.0.0.1, port: $INT_PORT}
-issuer: {request_uri: "$PUB/request"}
-keys: {directory: "$WORK/keys", reload_interval_s: 0}
-store: $2
-attester:
-  type: header
-  header: {name: X-Athm-Bucket, trusted_cidrs: [127.0.0.0/8], default_bucket: 0}
-logging: {level: info, format: text, access_log: true}
-server: {io_threads: $THREADS}
-YAML
-}
-write_config "$WORK/athmd.yaml" "{type: lmdb, lmdb: {path: \"$WORK/spent\"}}"
-write_config "$WORK/athmd-memory.yaml" "{type: memory}"
+bench_config "$WORK/athmd.yaml" "$WORK/keys" "{type: lmdb, lmdb: {path: \"$WORK/spent\"}}" "$THREADS"
+bench_config "$WORK/athmd-memory.yaml" "$WORK/keys" "{type: memory}" "$THREADS"
 
 # start_daemon CONFIG: athmd pinned to the daemon CPUs, ready on /readyz.
 start_daemon() {

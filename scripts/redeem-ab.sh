@@ -84,19 +84,7 @@ for round in $(seq 1 "$ROUNDS"); do
     mkdir -p "$run"
     pick_ports
     if [[ $STORE == lmdb ]]; then store="{type: lmdb, lmdb: {path: \"$run/spent\"}}"; else store="{type: memory}"; fi
-    cat >"$run/athmd.yaml" <<YAML
-listeners:
-  public: {address: 127.0.0.1, port: $PUB_PORT}
-  internal: {address: 127.0.0.1, port: $INT_PORT}
-issuer: {request_uri: "http://127.0.0.1:$PUB_PORT/request"}
-keys: {directory: "$WORK/keys", reload_interval_s: 0}
-store: $store
-attester:
-  type: header
-  header: {name: X-Athm-Bucket, trusted_cidrs: [127.0.0.0/8], default_bucket: 0}
-logging: {level: info, format: text, access_log: true}
-server: {io_threads: $THREADS}
-YAML
+    bench_config "$run/athmd.yaml" "$WORK/keys" "$store" "$THREADS"
     # Fresh tokens every run: a token redeemed by an earlier run is spent.
     "$LOADGEN" mint --key-file "$KEY_FILE" --count "$TOKENS" --threads "$(nproc)" --out "$run/tokens.bin" >"$run/mint.log" 2>&1 ||
       { cat "$run/mint.log" >&2; exit 1; }

@@ -1,5 +1,6 @@
-# Shared by the measurement scripts (loadtest.sh, soak.sh, timing-e2e.sh):
-# loopback ports, starting athmd and waiting for readiness, stopping it.
+# Shared by the measurement scripts (loadtest.sh, redeem-ab.sh, isolation.sh,
+# soak.sh, timing-e2e.sh): loopback ports, the benchmark config, starting
+# athmd and waiting for readiness, stopping it.
 # Source it; it defines functions only. Callers use `set -euo pipefail`.
 
 # A loopback port nobody listens on (checked with a connect attempt), below
@@ -49,4 +50,24 @@ stop_pid() {
   done
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+}
+
+# bench_config FILE KEY_DIR STORE_YAML THREADS: the measurement daemon's
+# config on PUB_PORT and INT_PORT (pick_ports first): STORE_YAML as the
+# store, the header attester trusted from loopback (default bucket 0), text
+# logs with the buffered access log on, THREADS I/O threads.
+bench_config() {
+  cat >"$1" <<YAML
+listeners:
+  public: {address: 127.0.0.1, port: $PUB_PORT}
+  internal: {address: 127.0.0.1, port: $INT_PORT}
+issuer: {request_uri: "http://127.0.0.1:$PUB_PORT/request"}
+keys: {directory: "$2", reload_interval_s: 0}
+store: $3
+attester:
+  type: header
+  header: {name: X-Athm-Bucket, trusted_cidrs: [127.0.0.0/8], default_bucket: 0}
+logging: {level: info, format: text, access_log: true}
+server: {io_threads: $4}
+YAML
 }
