@@ -6,7 +6,9 @@
 //
 // Jobs run in FIFO order, each on one I/O thread, and must not throw. Jobs
 // still queued when the server stops are destroyed without running, like
-// handlers left in a stopped io_context.
+// handlers left in a stopped io_context. The queue has no cap of its own:
+// each job answers a request in flight, and those are capped per listener
+// by limits::max_connections x limits::max_pipelined.
 #pragma once
 
 #include <cstddef>
