@@ -62,7 +62,9 @@ for b in "$ATHMD" "$ATHM" "$LOADGEN"; do
   [[ -x $b ]] || { echo "isolation: $b not built" >&2; exit 2; }
 done
 LOAD_DIR="$ROOT/tests/bench/load"
-THREADS=$(awk -F, '{ n = 0; for (i = 1; i <= NF; i++) { if (split($i, r, "-") == 2) n += r[2] - r[1] + 1; else n++ } print n }' <<<"$DAEMON_CPUS")
+THREADS=$(count_cpus "$DAEMON_CPUS")
+taskset -c "$DAEMON_CPUS" true 2>/dev/null || { echo "isolation: bad --daemon-cpus $DAEMON_CPUS" >&2; exit 2; }
+taskset -c "$CLIENT_CPUS" true 2>/dev/null || { echo "isolation: bad --client-cpus $CLIENT_CPUS" >&2; exit 2; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/athm-isolation-XXXXXX")
 DAEMON_PID=""

@@ -70,15 +70,6 @@ for b in "$ATHMD" "$ATHM" "$LOADGEN"; do
   [[ -x $b ]] || { echo "loadtest: $b not built" >&2; exit 2; }
 done
 
-# Number of CPUs in a taskset list such as "0", "0,2" or "0-3".
-count_cpus() {
-  local n=0 part
-  IFS=, read -ra parts <<<"$1"
-  for part in "${parts[@]}"; do
-    if [[ $part == *-* ]]; then n=$(( n + ${part#*-} - ${part%-*} + 1 )); else n=$(( n + 1 )); fi
-  done
-  echo "$n"
-}
 THREADS=$(count_cpus "$DAEMON_CPUS")
 CLIENT_THREADS=$(count_cpus "$CLIENT_CPUS")
 taskset -c "$DAEMON_CPUS" true 2>/dev/null || { echo "loadtest: bad --daemon-cpus $DAEMON_CPUS" >&2; exit 2; }

@@ -64,7 +64,8 @@ done
 for tool in wrk curl taskset; do
   command -v "$tool" >/dev/null || { echo "redeem-ab: $tool is not installed" >&2; exit 2; }
 done
-THREADS=$(taskset -c "$DAEMON_CPUS" nproc)
+THREADS=$(count_cpus "$DAEMON_CPUS")
+taskset -c "$DAEMON_CPUS" true 2>/dev/null || { echo "redeem-ab: bad --daemon-cpus $DAEMON_CPUS" >&2; exit 2; }
 PERF_EVENTS=syscalls:sys_enter_fdatasync,syscalls:sys_enter_pwrite64,context-switches
 HAVE_PERF=0
 if command -v perf >/dev/null && perf stat -e "$PERF_EVENTS" true >/dev/null 2>&1; then HAVE_PERF=1; fi

@@ -1,6 +1,6 @@
 # Shared by the measurement scripts (loadtest.sh, redeem-ab.sh, isolation.sh,
 # soak.sh, timing-e2e.sh): loopback ports, the benchmark config, starting
-# athmd and waiting for readiness, stopping it.
+# athmd and waiting for readiness, stopping it, counting a CPU list.
 # Source it; it defines functions only. Callers use `set -euo pipefail`.
 
 # A loopback port nobody listens on (checked with a connect attempt), below
@@ -70,4 +70,14 @@ attester:
 logging: {level: info, format: text, access_log: true}
 server: {io_threads: $4}
 YAML
+}
+
+# Number of CPUs in a taskset list such as "0", "0,2" or "0-3".
+count_cpus() {
+  local n=0 part
+  IFS=, read -ra parts <<<"$1"
+  for part in "${parts[@]}"; do
+    if [[ $part == *-* ]]; then n=$(( n + ${part#*-} - ${part%-*} + 1 )); else n=$(( n + 1 )); fi
+  done
+  echo "$n"
 }
