@@ -136,7 +136,7 @@ issuer_daemon::issuer_daemon(std::shared_ptr<const config::config> cfg, daemon_o
   s.stats = stats;
   s.life = life_;
   s.background = [srv = server_.get()](std::function<void()> job) {
-    srv->post_background(std::move(job));
+    srv->dispatch_background(std::move(job));
   };
   services_ = std::make_shared<const app_services>(std::move(s));
 

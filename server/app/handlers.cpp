@@ -240,8 +240,8 @@ void issue_handler::handle(http::request req, const http::request_context& ctx,
         respond_with(done, [] { return make_error_response(app_error::unavailable); });
         return;
       }
-      // The TokenResponse, about five redemptions of CPU, waits for the
-      // requests already ready (app_services::background).
+      // The TokenResponse, about five redemptions of CPU, is background
+      // work (app_services::background): it may wait for ready requests.
       std::function<void()> issue = [s, key, tr, bucket = d.bucket, done] {
         respond_with(done, [&] { return token_response_for(*s, *key, tr, bucket); });
       };

@@ -76,9 +76,10 @@ struct app_services {
   std::shared_ptr<metrics> stats;         // required
   std::shared_ptr<lifecycle> life;        // required
   time_source now;                        // required (keys::clock::now in production)
-  // Runs CPU-heavy work (a TokenResponse) once the requests that are ready
-  // have been handled: http::server::post_background in the daemon. Empty:
-  // the work runs inline. The job must not throw.
+  // Runs CPU-heavy work (a TokenResponse), at once while other I/O threads
+  // are free to answer ready requests, else once those have been handled:
+  // http::server::dispatch_background in the daemon. Empty: the work runs
+  // inline. The job must not throw.
   std::function<void(std::function<void()>)> background;
 };
 

@@ -10,6 +10,9 @@ namespace net = boost::asio;
 
 namespace {
 
+// The server whose run_io_thread runs on this thread, if any.
+thread_local const server* io_thread_of = nullptr;
+
 std::uint32_t thread_count(std::uint32_t requested) {
   if (requested != 0) {
     return requested;
@@ -116,6 +119,10 @@ void server::run() {
 }
 
 void server::run_io_thread() {
+  struct marked {
+    explicit marked(const server* s) { io_thread_of = s; }
+    ~marked() { io_thread_of = nullptr; }
+  } const mark(this);
   std::size_t turns = 0;
   for (;;) {
     if (turns < background_queue::max_turns && ioc_.poll_one() > 0) {
@@ -131,7 +138,8 @@ void server::run_io_thread() {
       if (more) {
         wake_one();  // the wake-up for the rest may have been this thread's
       }
-      (*job)();
+      jobs_running_.fetch_add(1, std::memory_order_acq_rel);
+      run_counted(*job);
       continue;
     }
     // Nothing ready and nothing queued: block until a handler runs (a
@@ -145,6 +153,24 @@ void server::run_io_thread() {
 void server::post_background(background_queue::job job) {
   background_.push(std::move(job));  // throws only if not queued
   wake_one();
+}
+
+void server::dispatch_background(background_queue::job job) {
+  if (io_thread_of == this && background_.size() == 0) {
+    std::uint32_t running = jobs_running_.load(std::memory_order_acquire);
+    while (running + 1 < threads_n_) {
+      if (jobs_running_.compare_exchange_weak(running, running + 1, std::memory_order_acq_rel)) {
+        run_counted(job);
+        return;
+      }
+    }
+  }
+  post_background(std::move(job));
+}
+
+void server::run_counted(background_queue::job& job) noexcept {
+  job();  // jobs do not throw (noexcept here)
+  jobs_running_.fetch_sub(1, std::memory_order_acq_rel);
 }
 
 void server::wake_one() noexcept {

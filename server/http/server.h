@@ -21,6 +21,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -80,6 +81,13 @@ class server {
   // Thread-safe. Throws (out of memory) only if the job was not queued; jobs
   // still queued when the io_context stops never run.
   void post_background(background_queue::job job);
+  // Runs |job| at once, on the calling thread, if that is one of this
+  // server's N I/O threads, nothing is queued, and fewer than N-1 jobs are
+  // running; otherwise post_background(job). So at least one I/O thread is
+  // always free of such jobs to answer ready handlers, and with one thread
+  // every job is queued. Same contract for |job| and exceptions as
+  // post_background.
+  void dispatch_background(background_queue::job job);
   std::size_t background_pending() const { return background_.size(); }
 
   std::uint32_t io_threads() const noexcept { return threads_n_; }
@@ -95,11 +103,14 @@ class server {
   void run_io_thread();
   // Lets one I/O thread blocked in run_one() return and look at the queue.
   void wake_one() noexcept;
+  // Runs |job| counted in jobs_running_, which the caller has incremented.
+  void run_counted(background_queue::job& job) noexcept;
 
   std::uint32_t threads_n_;
   boost::asio::io_context ioc_;  // before everything that uses it: destroyed after them
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   background_queue background_;
+  std::atomic<std::uint32_t> jobs_running_{0};  // background jobs on I/O threads now
   mutable std::mutex mutex_;  // guards listeners_
   std::vector<std::shared_ptr<listener>> listeners_;
   std::vector<std::thread> threads_;

@@ -343,6 +343,79 @@ TEST_CASE("post_background wakes an idle server", "[http][server][background]") 
   srv.stop();
 }
 
+TEST_CASE("dispatch_background runs a job at once while another I/O thread is free",
+          "[http][server][background]") {
+  server srv(2);
+  srv.start();
+  for (int round = 0; round < 5; ++round) {
+    bool ran_inline = false;
+    on_io_thread(srv, [&] {
+      bool ran = false;
+      srv.dispatch_background([&] { ran = true; });
+      ran_inline = ran;  // set before dispatch_background returned
+    });
+    CHECK(ran_inline);
+    CHECK(srv.background_pending() == 0);
+  }
+  srv.stop();
+}
+
+TEST_CASE("dispatch_background queues while the other I/O thread runs a job",
+          "[http][server][background]") {
+  server srv(2);
+  srv.start();
+  std::atomic<bool> release{false};
+  std::atomic<bool> blocker_running{false};
+  // One thread runs a job dispatched at once and holds it...
+  net::post(srv.io_context(), [&] {
+    srv.dispatch_background([&] {
+      blocker_running = true;
+      eventually([&] { return release.load(); }, 5000ms);
+    });
+  });
+  REQUIRE(eventually([&] { return blocker_running.load(); }, 2000ms));
+  // ...so a job dispatched on the other one is queued, not run in the handler.
+  std::atomic<bool> second_ran{false};
+  bool ran_inline = true;
+  on_io_thread(srv, [&] {
+    srv.dispatch_background([&] { second_ran = true; });
+    ran_inline = second_ran.load();
+  });
+  CHECK_FALSE(ran_inline);
+  CHECK(eventually([&] { return second_ran.load(); }, 2000ms));  // then taken from the queue
+  release = true;
+  srv.stop();
+}
+
+TEST_CASE("dispatch_background on a one-thread server always queues", "[http][server][background]") {
+  server srv(1);
+  srv.start();
+  std::vector<std::string> order;  // touched by the one I/O thread only
+  std::promise<void> done;
+  on_io_thread(srv, [&] {
+    srv.dispatch_background([&] {
+      order.push_back("job");
+      done.set_value();
+    });
+    order.push_back("handler");
+    net::post(srv.io_context(), [&order] { order.push_back("ready"); });
+  });
+  REQUIRE(done.get_future().wait_for(2s) == std::future_status::ready);
+  CHECK(order == std::vector<std::string>{"handler", "ready", "job"});
+  srv.stop();
+}
+
+TEST_CASE("dispatch_background from another thread queues", "[http][server][background]") {
+  server srv(2);
+  srv.start();
+  std::promise<std::thread::id> ran_on;
+  srv.dispatch_background([&] { ran_on.set_value(std::this_thread::get_id()); });
+  auto f = ran_on.get_future();
+  REQUIRE(f.wait_for(2s) == std::future_status::ready);
+  CHECK(f.get() != std::this_thread::get_id());
+  srv.stop();
+}
+
 TEST_CASE("background jobs left at stop are destroyed, not run", "[http][server][background]") {
   auto srv = std::make_unique<server>(1);
   srv->start();
