@@ -114,6 +114,19 @@ daemon_cpu() {
     "/proc/$DAEMON_PID/stat"
 }
 
+# CPU seconds per thread name so far, "name seconds" per line: the I/O
+# threads are athmd, the store's own threads athm-lmdb-wr, athm-lmdb-done
+# (LMDB) and athm-mem-store (memory store).
+thread_cpu() {
+  local hz
+  hz=$(getconf CLK_TCK)
+  cat "/proc/$DAEMON_PID"/task/*/stat 2>/dev/null |
+    awk -v hz="$hz" '{ sub(/^[0-9]+ \(/, ""); name = $0; sub(/\).*/, "", name);
+                       rest = $0; sub(/^.*\) /, "", rest); split(rest, f, " ");
+                       cpu[name] += (f[12] + f[13]) / hz }
+                     END { for (n in cpu) printf "%s %.2f\n", n, cpu[n] }'
+}
+
 echo "loadtest: engine-only bound ($THREADS threads on CPUs $DAEMON_CPUS, ${ENGINE_SECONDS}s per operation)" >&2
 # The bound is measured before and after the daemon runs (the mean is used;
 # both are printed), so that drift of the machine shows.
@@ -144,10 +157,12 @@ run_wrk() {
   shift 3
   echo "loadtest: wrk $name (${DURATION}s, $CLIENT_THREADS threads on CPUs $CLIENT_CPUS, $CONNS connections)" >&2
   local before after
+  thread_cpu >"$WORK/threads-$name-before.txt"
   before=$(daemon_cpu)
   timeout $(( DURATION + 60 )) taskset -c "$CLIENT_CPUS" wrk -t"$CLIENT_THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s --latency \
     -s "$script" "$url" -- "$@" >"$WORK/wrk-$name.txt" 2>&1
   after=$(daemon_cpu)
+  thread_cpu >"$WORK/threads-$name-after.txt"
   awk -v a="${before% *}" -v b="${after% *}" 'BEGIN { printf "%.2f", b - a }' >"$WORK/cpu-$name.txt"
   awk -v a="${before#* }" -v b="${after#* }" 'BEGIN { printf "%.2f", b - a }' >"$WORK/sys-$name.txt"
 }
@@ -196,6 +211,24 @@ per_cpu() {
     'BEGIN { if (c > 0) printf "%.1f", n / c; else print "n/a" }'
 }
 
+# Daemon CPU microseconds per 200 of run NAME, on the I/O threads (io) or on
+# every other thread (store: the spent store's writer, notifier or worker).
+thread_us() {
+  awk -v which="$2" -v n="$(lua "$1" status_200)" '
+    FNR == NR { before[$1] = $2; next }
+    { d = $2 - before[$1]; if (($1 == "athmd") == (which == "io")) s += d }
+    END { if (n > 0) printf "%.1f", 1e6 * s / n; else print "n/a" }' \
+    "$WORK/threads-$1-before.txt" "$WORK/threads-$1-after.txt"
+}
+# The most a redemption could reach with the store's threads as measured and
+# the cheapest HTTP exchange (a directory GET) as its only other cost:
+# engine / (engine + directory + store threads), as a percentage.
+ceiling() {
+  awk -v e="$(awk -v b="$VERIFY_CPU_BOUND" 'BEGIN { print 1e6 / b }')" \
+    -v d="$(thread_us directory io)" -v st="$(thread_us "$1" store)" \
+    'BEGIN { printf "%.0f %%", 100 * e / (e + d + st) }'
+}
+
 CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null | head -n 1) ]]; then COMMIT="$COMMIT (with uncommitted changes)"; fi
@@ -236,6 +269,17 @@ cat <<EOF
 | token_response vs issuance | $ISSUE_BOUND | $ISSUE_CPU_BOUND | $(ratio "$ISSUE_RPS" "$ISSUE_BOUND") | $(ratio "$ISSUE_PER_CPU" "$ISSUE_CPU_BOUND") |
 | verify_token vs redemption | $VERIFY_BOUND | $VERIFY_CPU_BOUND | $(ratio "$REDEEM_RPS" "$VERIFY_BOUND") | $(ratio "$REDEEM_PER_CPU" "$VERIFY_CPU_BOUND") |
 | verify_token vs redemption, memory store | $VERIFY_BOUND | $VERIFY_CPU_BOUND | $(ratio "$MEM_RPS" "$VERIFY_BOUND") | $(ratio "$MEM_PER_CPU" "$VERIFY_CPU_BOUND") |
+
+Daemon CPU per 200, by thread (µs): the I/O threads do HTTP, the handler
+and the engine; the store's threads (LMDB writer and notifier, or the memory
+store's worker) do the spend. \`verify_token\` alone costs $(awk -v b="$VERIFY_CPU_BOUND" 'BEGIN { printf "%.1f", 1e6 / b }') µs of CPU (the engine-only bound per CPU-second).
+
+| run | I/O threads | store threads | ceiling: engine / (engine + directory GET + store threads) |
+|---|---:|---:|---:|
+| GET directory | $(thread_us directory io) | $(thread_us directory store) | |
+| POST /request (issuance) | $(thread_us issuance io) | $(thread_us issuance store) | |
+| POST /redeem, LMDB | $(thread_us redemption io) | $(thread_us redemption store) | $(ceiling redemption) |
+| POST /redeem, memory store | $(thread_us redemption-memory io) | $(thread_us redemption-memory store) | $(ceiling redemption-memory) |
 
 Engine-only ops/s before / after the daemon runs: token_response $(engine_runs token_response.ops_per_s), verify_token $(engine_runs verify_token.ops_per_s).
 
