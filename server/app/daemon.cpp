@@ -138,6 +138,10 @@ issuer_daemon::issuer_daemon(std::shared_ptr<const config::config> cfg, daemon_o
   s.background = [srv = server_.get()](std::function<void()> job) {
     srv->dispatch_background(std::move(job));
   };
+  s.load = [srv = server_.get()] {
+    return app_services::server_load{srv->active_connections(), srv->in_flight(),
+                                     srv->background_pending()};
+  };
   services_ = std::make_shared<const app_services>(std::move(s));
 
   const auto now = keys::clock::now();

@@ -81,6 +81,14 @@ struct app_services {
   // http::server::dispatch_background in the daemon. Empty: the work runs
   // inline. The job must not throw.
   std::function<void(std::function<void()>)> background;
+  // The server's load for /metrics, read at each scrape: the daemon fills
+  // it from http::server. Empty: those gauges are left out.
+  struct server_load {
+    std::size_t connections = 0;        // open client connections, all listeners
+    std::size_t in_flight = 0;          // requests read and not yet answered
+    std::size_t background_queued = 0;  // background jobs waiting for an I/O thread
+  };
+  std::function<server_load()> load;
 };
 
 // Fills the config-derived fields of app_services (issuer and fail policy)

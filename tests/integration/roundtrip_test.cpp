@@ -146,6 +146,35 @@ TEST_CASE("dev mode: the public listener does not serve internal routes", "[inte
   CHECK(r.bucket == 1u);
 }
 
+namespace {
+
+// The value of the unlabelled series |name| in a Prometheus text body, or -1.
+long gauge_value(const std::string& text, const std::string& name) {
+  const std::string prefix = "\n" + name + " ";
+  const auto at = text.find(prefix);
+  if (at == std::string::npos) {
+    return -1;
+  }
+  return std::stol(text.substr(at + prefix.size()));
+}
+
+}  // namespace
+
+TEST_CASE("dev mode: /metrics reports the server's load", "[integration]") {
+  temp_dir tmp;
+  auto d = daemon_process::dev(tmp / "state");
+  const issuer_view issuer = fetch_issuer(d.public_port());
+  (void)issue_token(d.public_port(), issuer, 2);
+
+  const http_reply m = http_get(d.internal_port(), "/metrics");
+  INFO(m.describe());
+  REQUIRE(m.status == 200);
+  CHECK(gauge_value(m.body, "athmd_connections_open") >= 1);  // at least the scrape's own
+  CHECK(gauge_value(m.body, "athmd_requests_in_flight") >= 1);
+  CHECK(gauge_value(m.body, "athmd_background_jobs_queued") == 0);
+  CHECK(gauge_value(m.body, "athmd_tokens_issued_total") == 1);
+}
+
 TEST_CASE("dev mode: the issuer directory", "[integration]") {
   temp_dir tmp;
   auto d = daemon_process::dev(tmp / "state");

@@ -794,6 +794,24 @@ TEST_CASE("routers and metrics", "[app][handlers][metrics]") {
   CHECK(text.find("athmd_request_duration_seconds_count{endpoint=\"issue\"} 2\n") != std::string::npos);
   CHECK(f.stats->latency(endpoint::issue).count() == 2);
   CHECK(f.stats->latency(endpoint::directory).count() == 1);
+  // Without a load source the server gauges are left out.
+  CHECK(text.find("athmd_connections_open") == std::string::npos);
+}
+
+TEST_CASE("metrics: the server's load gauges, read at each scrape", "[app][handlers][metrics]") {
+  fixture f;
+  app_services s = *f.services;
+  std::size_t queued = 7;
+  s.load = [&queued] { return app_services::server_load{3, 2, queued}; };
+  auto internal = make_internal_router(std::make_shared<const app_services>(std::move(s)));
+  const std::string first = call(*internal, make_request(bh::verb::get, "/metrics")).body();
+  CHECK(first.find("# TYPE athmd_connections_open gauge\nathmd_connections_open 3\n") != std::string::npos);
+  CHECK(first.find("# TYPE athmd_requests_in_flight gauge\nathmd_requests_in_flight 2\n") != std::string::npos);
+  CHECK(first.find("# TYPE athmd_background_jobs_queued gauge\nathmd_background_jobs_queued 7\n") !=
+        std::string::npos);
+  queued = 0;
+  const std::string second = call(*internal, make_request(bh::verb::get, "/metrics")).body();
+  CHECK(second.find("athmd_background_jobs_queued 0\n") != std::string::npos);
 }
 
 TEST_CASE("metrics: latency of requests, the attester and the store", "[app][handlers][metrics]") {
