@@ -196,6 +196,8 @@ $(pinned "$CLIENT_CPUS") "$TOOL" --public-port "$PUB_PORT" --internal-port "$INT
   tee "$WORK/report.md"
 RC=${PIPESTATUS[0]}
 set -e
+# The daemon's own latency histograms, scraped once the load is over.
+curl -sf --max-time 10 -o "$WORK/metrics.txt" "http://127.0.0.1:$INT_PORT/metrics" || : >"$WORK/metrics.txt"
 
 # The same exchanges seen by the daemon: its access log times each request
 # from its first byte to the end of the response write. Comparing these with
@@ -219,6 +221,43 @@ if [[ -n $WINDOW ]]; then
   echo "|---|---:|---:|---:|---:|"
   echo "| issuance $(server_pct "POST /request")"
   echo "| redemption $(server_pct "POST /redeem")"
+  echo
+fi
+# hist_pct SERIES: "| count | p50 | p99 | p99/p50 |" of a histogram of
+# /metrics (SERIES = name{labels without le}), interpolated linearly within
+# a bucket as Prometheus' histogram_quantile does.
+hist_pct() {
+  awk -v series="$1" '
+    BEGIN { name = series; sub(/\{.*/, "", name); labels = series; sub(/^[^{]*\{/, "", labels); sub(/\}$/, "", labels) }
+    index($0, name "_bucket{" labels ",le=\"") == 1 {
+      le = $1; sub(/.*le="/, "", le); sub(/".*/, "", le);
+      n++; bound[n] = (le == "+Inf" ? -1 : le + 0); count[n] = $2 + 0 }
+    function q(p,   target, i, lo, clo) {
+      target = p * count[n]; lo = 0; clo = 0
+      for (i = 1; i <= n; i++) {
+        if (count[i] >= target) {
+          if (bound[i] < 0) return lo
+          return lo + (bound[i] - lo) * (count[i] > clo ? (target - clo) / (count[i] - clo) : 1)
+        }
+        lo = bound[i]; clo = count[i]
+      }
+      return lo
+    }
+    END {
+      if (n == 0 || count[n] == 0) { print "| 0 | n/a | n/a | n/a |"; exit }
+      p50 = q(0.5); p99 = q(0.99)
+      printf "| %d | %.2f ms | %.2f ms | %.1f |\n", count[n], 1000 * p50, 1000 * p99, (p50 > 0 ? p99 / p50 : 0) }' \
+    "$WORK/metrics.txt"
+}
+if [[ -s $WORK/metrics.txt ]]; then
+  echo "Inside the daemon (its /metrics histograms after the run, ramp included; buckets"
+  echo "0.1, 0.25, 0.5, 1, 2.5, 5, 10 ms and so on, so the percentiles are interpolations):"
+  echo
+  echo "| series | count | p50 | p99 | p99/p50 |"
+  echo "|---|---:|---:|---:|---:|"
+  echo "| issuance, handler to response $(hist_pct 'athmd_request_duration_seconds{endpoint="issue"}')"
+  echo "| redemption, handler to response $(hist_pct 'athmd_request_duration_seconds{endpoint="redeem"}')"
+  echo "| spent store, check-and-mark to completion (fresh) $(hist_pct 'athmd_store_duration_seconds{outcome="fresh"}')"
   echo
 fi
 echo "- Load average after: $(cut -d' ' -f1-3 /proc/loadavg)."
