@@ -259,22 +259,32 @@ void on_io_thread(server& srv, F f) {
 }
 
 TEST_CASE("a background job runs after the handlers that are ready", "[http][server][background]") {
-  server srv(1);
-  srv.start();
-  std::vector<std::string> order;  // touched by the one I/O thread only
-  std::promise<void> done;
-  on_io_thread(srv, [&] {
-    srv.post_background([&] {
-      order.push_back("job");
-      done.set_value();
+  // On one I/O thread dispatch_background queues too: never inline.
+  for (const bool dispatch : {false, true}) {
+    INFO((dispatch ? "dispatch_background" : "post_background"));
+    server srv(1);
+    srv.start();
+    std::vector<std::string> order;  // touched by the one I/O thread only
+    std::promise<void> done;
+    on_io_thread(srv, [&] {
+      auto job = [&] {
+        order.push_back("job");
+        done.set_value();
+      };
+      if (dispatch) {
+        srv.dispatch_background(job);
+      } else {
+        srv.post_background(job);
+      }
+      order.push_back("handler");
+      for (const char* name : {"h1", "h2", "h3"}) {
+        net::post(srv.io_context(), [&order, name] { order.push_back(name); });
+      }
     });
-    for (const char* name : {"h1", "h2", "h3"}) {
-      net::post(srv.io_context(), [&order, name] { order.push_back(name); });
-    }
-  });
-  REQUIRE(done.get_future().wait_for(2s) == std::future_status::ready);
-  CHECK(order == std::vector<std::string>{"h1", "h2", "h3", "job"});
-  srv.stop();
+    REQUIRE(done.get_future().wait_for(2s) == std::future_status::ready);
+    CHECK(order == std::vector<std::string>{"handler", "h1", "h2", "h3", "job"});
+    srv.stop();
+  }
 }
 
 TEST_CASE("a stream of ready handlers does not starve background jobs", "[http][server][background]") {
@@ -384,24 +394,6 @@ TEST_CASE("dispatch_background queues while the other I/O thread runs a job",
   CHECK_FALSE(ran_inline);
   CHECK(eventually([&] { return second_ran.load(); }, 2000ms));  // then taken from the queue
   release = true;
-  srv.stop();
-}
-
-TEST_CASE("dispatch_background on a one-thread server always queues", "[http][server][background]") {
-  server srv(1);
-  srv.start();
-  std::vector<std::string> order;  // touched by the one I/O thread only
-  std::promise<void> done;
-  on_io_thread(srv, [&] {
-    srv.dispatch_background([&] {
-      order.push_back("job");
-      done.set_value();
-    });
-    order.push_back("handler");
-    net::post(srv.io_context(), [&order] { order.push_back("ready"); });
-  });
-  REQUIRE(done.get_future().wait_for(2s) == std::future_status::ready);
-  CHECK(order == std::vector<std::string>{"handler", "ready", "job"});
   srv.stop();
 }
 
