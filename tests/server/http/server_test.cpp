@@ -372,10 +372,12 @@ TEST_CASE("dispatch_background runs a job at once while another I/O thread is fr
 
 TEST_CASE("dispatch_background queues while the other I/O thread runs a job",
           "[http][server][background]") {
-  server srv(2);
-  srv.start();
+  // Declared before the server: its threads (joined by its destructor) read them.
   std::atomic<bool> release{false};
   std::atomic<bool> blocker_running{false};
+  std::atomic<bool> second_ran{false};
+  server srv(2);
+  srv.start();
   // One thread runs a job dispatched at once and holds it...
   net::post(srv.io_context(), [&] {
     srv.dispatch_background([&] {
@@ -385,7 +387,6 @@ TEST_CASE("dispatch_background queues while the other I/O thread runs a job",
   });
   REQUIRE(eventually([&] { return blocker_running.load(); }, 2000ms));
   // ...so a job dispatched on the other one is queued, not run in the handler.
-  std::atomic<bool> second_ran{false};
   bool ran_inline = true;
   on_io_thread(srv, [&] {
     srv.dispatch_background([&] { second_ran = true; });
