@@ -434,14 +434,10 @@ void metrics_handler::handle(http::request, const http::request_context&,
     }
     if (s_->load) {
       const app_services::server_load l = s_->load();
-      const auto gauge = [&body](const char* name, const char* help, std::size_t v) {
-        body += std::string("# HELP ") + name + ' ' + help + "\n# TYPE " + name + " gauge\n" + name +
-                ' ' + std::to_string(v) + '\n';
-      };
-      gauge("athmd_connections_open", "Open client connections, all listeners.", l.connections);
-      gauge("athmd_requests_in_flight", "Requests read and not yet answered.", l.in_flight);
-      gauge("athmd_background_jobs_queued", "TokenResponses queued for an I/O thread.",
-            l.background_queued);
+      append_gauge(body, "athmd_connections_open", "Open client connections, all listeners.", l.connections);
+      append_gauge(body, "athmd_requests_in_flight", "Requests read and not yet answered.", l.in_flight);
+      append_gauge(body, "athmd_background_jobs_queued", "TokenResponses queued for an I/O thread.",
+                   l.background_queued);
     }
     res.body() = std::move(body);
     return res;

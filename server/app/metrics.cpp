@@ -154,6 +154,14 @@ uint64_t metrics::issued_by_key(std::span<const uint8_t, kKeyLabelBytes> key_pre
   return it == issued_by_key_.end() ? 0 : it->second;
 }
 
+void append_gauge(std::string& out, std::string_view name, std::string_view help, uint64_t value) {
+  append_header(out, name, help, "gauge");
+  out += name;
+  out += ' ';
+  out += std::to_string(value);
+  out += '\n';
+}
+
 std::string metrics::render_prometheus() const {
   std::string out;
   out.reserve(32768);

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 
 namespace athm::app {
 
@@ -103,6 +104,11 @@ inline constexpr unsigned kCountedStatuses[] = {
 inline constexpr size_t kStatusSlots = std::size(kCountedStatuses) + 1;  // + "other"
 
 const char* to_string(endpoint e) noexcept;
+
+// Appends the unlabelled gauge |name| with its HELP and TYPE lines and
+// |value|, in the same text format as metrics::render_prometheus. For gauges
+// read at scrape time from outside the metrics object.
+void append_gauge(std::string& out, std::string_view name, std::string_view help, uint64_t value);
 
 // One latency histogram: a count per bucket (not cumulative) and the sum of
 // all observations. Thread-safe; observe() is a few relaxed atomic adds.

@@ -264,3 +264,9 @@ TEST_CASE("metrics: token responses counted by issuing key", "[app][metrics]") {
   CHECK(pa < pb);  // sorted by key id
   CHECK(text.find("# TYPE athmd_tokens_issued_by_key_total counter\n") < pa);
 }
+
+TEST_CASE("metrics: an unlabelled gauge in the Prometheus text format", "[app][metrics]") {
+  std::string out = "x\n";
+  append_gauge(out, "athmd_example", "An example.", 42);
+  CHECK(out == "x\n# HELP athmd_example An example.\n# TYPE athmd_example gauge\nathmd_example 42\n");
+}
