@@ -52,9 +52,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 [[ $STORE == lmdb || $STORE == memory ]] || { echo "isolation: --store lmdb|memory" >&2; exit 2; }
-for tool in wrk curl taskset; do
-  command -v "$tool" >/dev/null || { echo "isolation: $tool is not installed" >&2; exit 2; }
-done
+require_tools isolation wrk curl taskset
 ATHMD=${ATHMD:-$BUILD_DIR/server/athmd}
 ATHM="$BUILD_DIR/tools/athm/athm"
 LOADGEN="$BUILD_DIR/tests/bench/load/athm_loadgen"
@@ -63,8 +61,8 @@ for b in "$ATHMD" "$ATHM" "$LOADGEN"; do
 done
 LOAD_DIR="$ROOT/tests/bench/load"
 THREADS=$(count_cpus "$DAEMON_CPUS")
-taskset -c "$DAEMON_CPUS" true 2>/dev/null || { echo "isolation: bad --daemon-cpus $DAEMON_CPUS" >&2; exit 2; }
-taskset -c "$CLIENT_CPUS" true 2>/dev/null || { echo "isolation: bad --client-cpus $CLIENT_CPUS" >&2; exit 2; }
+check_cpus isolation --daemon-cpus "$DAEMON_CPUS"
+check_cpus isolation --client-cpus "$CLIENT_CPUS"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/athm-isolation-XXXXXX")
 DAEMON_PID=""
@@ -107,9 +105,6 @@ run_redeem flooded
 wait "$FLOOD_PID" || true
 kill -0 "$DAEMON_PID" 2>/dev/null || { echo "isolation: athmd died; log:" >&2; tail -n 40 "$WORK/athmd.log" >&2; exit 1; }
 
-rps() { awk '$1=="Requests/sec:" {print $2}' "$1"; }
-pct() { awk -v p="$2" '$1==p {print $2}' "$1"; }
-lua() { awk -F= -v k="lua.$2" '$1==k {print $2}' "$1"; }
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 echo "### Redemption under an issuance flood, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo
@@ -118,5 +113,5 @@ echo "- athmd on CPUs $DAEMON_CPUS ($THREADS I/O threads, store $STORE); both wr
 echo
 echo "| run | redemptions/s | redemption p50 | p99 | 200s | issuances/s | issuance p50 | p99 |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-echo "| redemptions alone | $(rps "$WORK/alone.txt") | $(pct "$WORK/alone.txt" 50%) | $(pct "$WORK/alone.txt" 99%) | $(lua "$WORK/alone.txt" status_200) | | | |"
-echo "| with $FLOOD_CONNS connections of issuance | $(rps "$WORK/flooded.txt") | $(pct "$WORK/flooded.txt" 50%) | $(pct "$WORK/flooded.txt" 99%) | $(lua "$WORK/flooded.txt" status_200) | $(rps "$WORK/flood.txt") | $(pct "$WORK/flood.txt" 50%) | $(pct "$WORK/flood.txt" 99%) |"
+echo "| redemptions alone | $(wrk_rps "$WORK/alone.txt") | $(wrk_pct "$WORK/alone.txt" 50%) | $(wrk_pct "$WORK/alone.txt" 99%) | $(wrk_lua "$WORK/alone.txt" status_200) | | | |"
+echo "| with $FLOOD_CONNS connections of issuance | $(wrk_rps "$WORK/flooded.txt") | $(wrk_pct "$WORK/flooded.txt" 50%) | $(wrk_pct "$WORK/flooded.txt" 99%) | $(wrk_lua "$WORK/flooded.txt" status_200) | $(wrk_rps "$WORK/flood.txt") | $(wrk_pct "$WORK/flood.txt" 50%) | $(wrk_pct "$WORK/flood.txt" 99%) |"

@@ -53,9 +53,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-for tool in wrk curl taskset; do
-  command -v "$tool" >/dev/null || { echo "loadtest: $tool is not installed" >&2; exit 2; }
-done
+require_tools loadtest wrk curl taskset
 
 LOAD_DIR="$ROOT/tests/bench/load"
 if [[ $BUILD -eq 1 ]]; then
@@ -72,8 +70,8 @@ done
 
 THREADS=$(count_cpus "$DAEMON_CPUS")
 CLIENT_THREADS=$(count_cpus "$CLIENT_CPUS")
-taskset -c "$DAEMON_CPUS" true 2>/dev/null || { echo "loadtest: bad --daemon-cpus $DAEMON_CPUS" >&2; exit 2; }
-taskset -c "$CLIENT_CPUS" true 2>/dev/null || { echo "loadtest: bad --client-cpus $CLIENT_CPUS" >&2; exit 2; }
+check_cpus loadtest --daemon-cpus "$DAEMON_CPUS"
+check_cpus loadtest --client-cpus "$CLIENT_CPUS"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/athm-loadtest-XXXXXX")
 DAEMON_PID=""
@@ -191,10 +189,10 @@ engine_runs() {  # engine_runs KEY: "before / after"
     "$(awk -F= -v k="engine.$1" '$1==k {print $2}' "$WORK/engine-after.txt")"
 }
 
-# Field extraction from wrk's report.
-rps() { awk '$1=="Requests/sec:" {print $2}' "$WORK/wrk-$1.txt"; }
-pct() { awk -v p="$2" '$1==p {print $2}' "$WORK/wrk-$1.txt"; }
-lua() { awk -F= -v k="lua.$2" '$1==k {print $2}' "$WORK/wrk-$1.txt"; }
+# Fields of run NAME's wrk report.
+rps() { wrk_rps "$WORK/wrk-$1.txt"; }
+pct() { wrk_pct "$WORK/wrk-$1.txt" "$2"; }
+lua() { wrk_lua "$WORK/wrk-$1.txt" "$2"; }
 errs() {
   local e
   e=$(grep -E '^ *(Socket errors|Non-2xx)' "$WORK/wrk-$1.txt" | sed 's/^ *//' | paste -sd ';' -) || true

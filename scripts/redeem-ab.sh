@@ -61,11 +61,9 @@ LOADGEN="$BUILD_DIR/tests/bench/load/athm_loadgen"
 for b in "$ATHM" "$LOADGEN" "${BINS[@]}"; do
   [[ -x $b ]] || { echo "redeem-ab: $b is not an executable" >&2; exit 2; }
 done
-for tool in wrk curl taskset; do
-  command -v "$tool" >/dev/null || { echo "redeem-ab: $tool is not installed" >&2; exit 2; }
-done
+require_tools redeem-ab wrk curl taskset
 THREADS=$(count_cpus "$DAEMON_CPUS")
-taskset -c "$DAEMON_CPUS" true 2>/dev/null || { echo "redeem-ab: bad --daemon-cpus $DAEMON_CPUS" >&2; exit 2; }
+check_cpus redeem-ab --daemon-cpus "$DAEMON_CPUS"
 PERF_EVENTS=syscalls:sys_enter_fdatasync,syscalls:sys_enter_pwrite64,context-switches
 HAVE_PERF=0
 if command -v perf >/dev/null && perf stat -e "$PERF_EVENTS" true >/dev/null 2>&1; then HAVE_PERF=1; fi

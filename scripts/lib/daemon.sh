@@ -1,6 +1,7 @@
 # Shared by the measurement scripts (loadtest.sh, redeem-ab.sh, isolation.sh,
 # soak.sh, timing-e2e.sh): loopback ports, the benchmark config, starting
-# athmd and waiting for readiness, stopping it, counting a CPU list.
+# athmd and waiting for readiness, stopping it, counting and checking a CPU
+# list, checking tools, reading wrk reports.
 # Source it; it defines functions only. Callers use `set -euo pipefail`.
 
 # A loopback port nobody listens on (checked with a connect attempt), below
@@ -81,3 +82,24 @@ count_cpus() {
   done
   echo "$n"
 }
+
+# require_tools NAME TOOL...: exits 2, as NAME, if a TOOL is not installed.
+require_tools() {
+  local name=$1 tool
+  shift
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "$name: $tool is not installed" >&2; exit 2; }
+  done
+}
+
+# check_cpus NAME OPTION LIST: exits 2, as NAME, unless taskset accepts LIST.
+check_cpus() {
+  taskset -c "$3" true 2>/dev/null || { echo "$1: bad $2 $3" >&2; exit 2; }
+}
+
+# Fields of a `wrk --latency` report run with tests/bench/load's Lua scripts:
+# requests per second, a latency percentile ("50%", "99%"), a Lua counter
+# ("status_200", ...).
+wrk_rps() { awk '$1=="Requests/sec:" {print $2}' "$1"; }
+wrk_pct() { awk -v p="$2" '$1==p {print $2}' "$1"; }
+wrk_lua() { awk -F= -v k="lua.$2" '$1==k {print $2}' "$1"; }
