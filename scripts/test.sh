@@ -46,6 +46,7 @@ tsan_tests=(
   integration_forward_auth_test  # /auth
   integration_malformed_test     # bad requests on shared keep-alive connections
   integration_cli_test           # the athm client against the daemon
+  integration_https_test         # the public listener over TLS
 )
 
 usage() {

@@ -358,6 +358,7 @@ daemon_process::daemon_process(daemon_process&& o) noexcept
     : argv_(std::move(o.argv_)),
       public_port_(o.public_port_),
       internal_port_(o.internal_port_),
+      public_tls_(std::move(o.public_tls_)),
       log_file_(std::move(o.log_file_)),
       pid_(std::exchange(o.pid_, -1)),
       failures_at_start_(o.failures_at_start_) {
@@ -407,9 +408,11 @@ daemon_process daemon_process::dev(const fs::path& state_dir,
 }
 
 daemon_process daemon_process::with_config(const fs::path& config_file, uint16_t public_port,
-                                           uint16_t internal_port) {
+                                           uint16_t internal_port,
+                                           std::optional<tls_trust> public_tls) {
   daemon_process d({ATHMD_PATH, "--config", config_file.string()}, public_port, internal_port,
                    config_file.parent_path() / (config_file.filename().string() + ".athmd.log"));
+  d.public_tls_ = std::move(public_tls);
   d.start();
   return d;
 }
@@ -448,8 +451,8 @@ void daemon_process::wait_ready() {
       throw std::runtime_error("athmd exited during start-up (" + describe(*st) +
                                "); log tail:\n" + log_tail());
     }
-    http_reply r = http_exchange(public_port_, http_request{"GET", "/readyz", {}, "", false},
-                                 std::chrono::seconds(5));
+    http_connection c(public_port_, std::chrono::seconds(5), public_tls_);
+    http_reply r = c.send(http_request{"GET", "/readyz", {}, "", false});
     if (r.status == 200) {
       return;
     }

@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/integration/http_probe.h"
+
 namespace athm::itest {
 
 using namespace std::chrono_literals;
@@ -113,9 +115,11 @@ class daemon_process {
 
   // `athmd --config |config_file|`; the caller wrote the config with
   // |public_port| and |internal_port| (both on 127.0.0.1). Starts and waits
-  // for readiness like dev(). The log goes next to the config file.
+  // for readiness like dev(), over HTTPS with |public_tls| (a public
+  // listener with a tls block). The log goes next to the config file.
   static daemon_process with_config(const std::filesystem::path& config_file,
-                                    uint16_t public_port, uint16_t internal_port);
+                                    uint16_t public_port, uint16_t internal_port,
+                                    std::optional<tls_trust> public_tls = std::nullopt);
 
   daemon_process(daemon_process&&) noexcept;
   daemon_process& operator=(daemon_process&&) = delete;
@@ -159,6 +163,7 @@ class daemon_process {
   std::vector<std::string> argv_;
   uint16_t public_port_ = 0;
   uint16_t internal_port_ = 0;
+  std::optional<tls_trust> public_tls_;  // readiness over HTTPS
   std::filesystem::path log_file_;
   int pid_ = -1;
   // Catch2 failure count when this process was constructed.

@@ -5,12 +5,17 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <algorithm>
 #include <cctype>
@@ -20,6 +25,7 @@ namespace athm::itest {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bh = boost::beast::http;
+namespace ssl = boost::asio::ssl;
 using tcp = net::ip::tcp;
 
 namespace {
@@ -89,7 +95,9 @@ struct http_connection::impl {
   uint16_t port;
   std::chrono::milliseconds timeout;
   net::io_context ioc;
+  std::optional<ssl::context> tls_ctx;  // set for HTTPS
   std::optional<beast::tcp_stream> stream;
+  std::optional<ssl::stream<beast::tcp_stream>> tls_stream;
   beast::flat_buffer buffer;
 
   // Runs the io_context until the started operation has completed; the
@@ -99,37 +107,84 @@ struct http_connection::impl {
     ioc.run();
   }
 
+  beast::tcp_stream& tcp() { return tls_stream ? tls_stream->next_layer() : *stream; }
+  bool is_open() const { return stream.has_value() || tls_stream.has_value(); }
+
   void close() {
-    if (stream) {
+    if (is_open()) {
       boost::system::error_code ec;
-      stream->socket().shutdown(tcp::socket::shutdown_both, ec);
-      stream->socket().close(ec);
+      tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
+      tcp().socket().close(ec);
       stream.reset();
+      tls_stream.reset();
     }
     buffer.clear();
   }
 
-  boost::system::error_code open() {
-    if (stream) {
-      return {};
+  // Empty on success; otherwise which step failed and why.
+  std::optional<http_reply> open() {
+    if (is_open()) {
+      return std::nullopt;
     }
-    stream.emplace(ioc);
+    if (tls_ctx) {
+      tls_stream.emplace(ioc, *tls_ctx);
+    } else {
+      stream.emplace(ioc);
+    }
     boost::system::error_code result = net::error::would_block;
-    stream->expires_after(timeout);
-    stream->async_connect(tcp::endpoint(net::ip::make_address_v4("127.0.0.1"), port),
-                          [&](boost::system::error_code ec) { result = ec; });
+    tcp().expires_after(timeout);
+    tcp().async_connect(tcp::endpoint(net::ip::make_address_v4("127.0.0.1"), port),
+                        [&](boost::system::error_code ec) { result = ec; });
     run();
     if (result) {
       close();
+      return failure("connect", result);
     }
-    return result;
+    if (tls_stream) {
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(tls_stream->native_handle()), "127.0.0.1");
+      result = net::error::would_block;
+      tcp().expires_after(timeout);
+      tls_stream->async_handshake(ssl::stream_base::client,
+                                  [&](boost::system::error_code ec) { result = ec; });
+      run();
+      if (result) {
+        close();
+        return failure("handshake", result);
+      }
+    }
+    return std::nullopt;
+  }
+
+  // Writes |req| and reads one response into |parser|.
+  template <class Stream>
+  void exchange(Stream& s, const bh::request<bh::string_body>& req,
+                bh::response_parser<bh::string_body>& parser, boost::system::error_code& write_ec,
+                boost::system::error_code& read_ec) {
+    write_ec = net::error::would_block;
+    tcp().expires_after(timeout);
+    bh::async_write(s, req, [&](boost::system::error_code ec, size_t) { write_ec = ec; });
+    run();
+    // A server may answer (413, 400) and stop reading before the whole body
+    // is written: still try to read its response.
+    read_ec = net::error::would_block;
+    tcp().expires_after(timeout);
+    bh::async_read(s, buffer, parser, [&](boost::system::error_code ec, size_t) { read_ec = ec; });
+    run();
   }
 };
 
-http_connection::http_connection(uint16_t port, std::chrono::milliseconds timeout)
+http_connection::http_connection(uint16_t port, std::chrono::milliseconds timeout,
+                                 std::optional<tls_trust> tls)
     : impl_(std::make_unique<impl>()) {
   impl_->port = port;
   impl_->timeout = timeout;
+  if (tls) {
+    // Start-up of a test client: a bad CA file throws.
+    auto& ctx = impl_->tls_ctx.emplace(ssl::context::tls_client);
+    ctx.set_options(ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    ctx.load_verify_file(tls->ca_file);
+    ctx.set_verify_mode(ssl::verify_peer);
+  }
 }
 
 http_connection::~http_connection() {
@@ -143,13 +198,13 @@ http_connection& http_connection::operator=(http_connection&&) noexcept = defaul
 
 bool http_connection::connect() { return !impl_->open(); }
 
-bool http_connection::is_open() const { return impl_->stream.has_value(); }
+bool http_connection::is_open() const { return impl_->is_open(); }
 
 void http_connection::close() { impl_->close(); }
 
 http_reply http_connection::send(const http_request& r) {
-  if (auto ec = impl_->open()) {
-    return failure("connect", ec);
+  if (auto failed = impl_->open()) {
+    return std::move(*failed);
   }
   bh::request<bh::string_body> req;
   req.version(11);
@@ -165,23 +220,17 @@ http_reply http_connection::send(const http_request& r) {
   }
   req.keep_alive(r.keep_alive);
 
-  auto& s = *impl_->stream;
-  boost::system::error_code write_ec = net::error::would_block;
-  s.expires_after(impl_->timeout);
-  bh::async_write(s, req, [&](boost::system::error_code ec, size_t) { write_ec = ec; });
-  impl_->run();
-  // A server may answer (413, 400) and stop reading before the whole body
-  // is written: still try to read its response.
-
   bh::response_parser<bh::string_body> parser;
   parser.body_limit(kMaxResponseBody);
   parser.header_limit(kMaxResponseHeader);
   parser.skip(r.method == "HEAD");
-  boost::system::error_code read_ec = net::error::would_block;
-  s.expires_after(impl_->timeout);
-  bh::async_read(s, impl_->buffer, parser,
-                 [&](boost::system::error_code ec, size_t) { read_ec = ec; });
-  impl_->run();
+  boost::system::error_code write_ec;
+  boost::system::error_code read_ec;
+  if (impl_->tls_stream) {
+    impl_->exchange(*impl_->tls_stream, req, parser, write_ec, read_ec);
+  } else {
+    impl_->exchange(*impl_->stream, req, parser, write_ec, read_ec);
+  }
   if (read_ec) {
     impl_->close();
     if (write_ec) {

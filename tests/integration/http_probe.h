@@ -1,6 +1,6 @@
 // A small blocking HTTP/1.1 client for driving the daemon over loopback:
 // raw requests with any method, headers and body (including malformed ones),
-// optional keep-alive, and a deadline per operation.
+// optional keep-alive, optional HTTPS, and a deadline per operation.
 //
 // Transport failures are values: http_reply::status is 0 and |error| says
 // what happened (the daemon being killed mid-request is an expected event in
@@ -44,17 +44,25 @@ struct http_reply {
   std::string describe() const;
 };
 
+// HTTPS: the server's chain must verify against |ca_file| (PEM) and its
+// leaf must name the IP address 127.0.0.1. TLS 1.2 or 1.3.
+struct tls_trust {
+  std::string ca_file;
+};
+
 // A connection to 127.0.0.1:|port| that is opened on first use and reopened
-// after the server closes it (or after an error).
+// after the server closes it (or after an error). With |tls|, opening also
+// handshakes; a failed verification is a transport failure ("handshake").
 class http_connection {
  public:
   explicit http_connection(uint16_t port,
-                           std::chrono::milliseconds timeout = std::chrono::seconds(15));
+                           std::chrono::milliseconds timeout = std::chrono::seconds(15),
+                           std::optional<tls_trust> tls = std::nullopt);
   ~http_connection();
   http_connection(http_connection&&) noexcept;
   http_connection& operator=(http_connection&&) noexcept;
 
-  // Opens the TCP connection now (no-op if open). False on failure.
+  // Opens the connection now (no-op if open). False on failure.
   bool connect();
   // Sends |req| and reads one response. For HEAD, the body is not read.
   http_reply send(const http_request& req);

@@ -87,8 +87,12 @@ const issuer_key_view* issuer_view::find(const athm::key_id& id) const {
   return nullptr;
 }
 
-issuer_view fetch_issuer(uint16_t public_port) {
-  http_reply r = http_get(public_port, kDirectoryPath);
+issuer_view fetch_issuer(uint16_t public_port, const std::optional<tls_trust>& tls) {
+  http_connection conn(public_port, std::chrono::seconds(15), tls);
+  http_request get;
+  get.target = kDirectoryPath;
+  get.keep_alive = false;
+  http_reply r = conn.send(get);
   if (r.status != 200) {
     throw std::runtime_error("directory: " + r.describe());
   }

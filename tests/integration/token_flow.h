@@ -55,10 +55,10 @@ struct issuer_view {
   const issuer_key_view* find(const athm::key_id& id) const;
 };
 
-// GET the directory on |public_port|, parse it with the client library and
-// verify each key's proof under its athm-deployment-id / athm-buckets.
-// Throws std::runtime_error on any failure.
-issuer_view fetch_issuer(uint16_t public_port);
+// GET the directory on |public_port| (over HTTPS with |tls|), parse it with
+// the client library and verify each key's proof under its
+// athm-deployment-id / athm-buckets. Throws std::runtime_error on any failure.
+issuer_view fetch_issuer(uint16_t public_port, const std::optional<tls_trust>& tls = std::nullopt);
 
 // A TokenRequest ready to send, with the client secrets to finalize it.
 struct pending_request {
