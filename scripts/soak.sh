@@ -28,6 +28,11 @@
 #   --tokens N            tokens to mint for the ramp and the load (default
 #                         2000 per second of ramp and load)
 #   --skip-load           only the idle connections (no ramp, no load)
+#   --tls                 serve the public listener over HTTPS (a throwaway
+#                         self-signed P-256 certificate for 127.0.0.1 made
+#                         with the openssl command line): issuance and the
+#                         idle connections then use TLS; redemption stays
+#                         on the internal listener, over plain HTTP
 #   --io-threads T        daemon I/O threads (default 2)
 #   --daemon-cpus LIST    pin athmd to these CPUs (taskset -c; default: not pinned)
 #   --client-cpus LIST    pin athm_soak to these CPUs (default: not pinned)
@@ -59,6 +64,7 @@ DAEMON_CPUS=""
 CLIENT_CPUS=""
 STORE=lmdb
 SKIP_LOAD=0
+TLS=0
 BUILD_DIR="$ROOT/build"
 BUILD=1
 KEEP=0
@@ -80,6 +86,7 @@ while [[ $# -gt 0 ]]; do
     --client-cpus) CLIENT_CPUS=$2; shift 2 ;;
     --store) STORE=$2; shift 2 ;;
     --skip-load) SKIP_LOAD=1; shift ;;
+    --tls) TLS=1; shift ;;
     --build-dir) BUILD_DIR=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --keep) KEEP=1; shift ;;
@@ -116,6 +123,7 @@ for b in "$ATHMD" "$ATHM" "$TOOL" "$LOADGEN"; do
   [[ -x $b ]] || { echo "soak: $b not built" >&2; exit 2; }
 done
 
+if [[ $TLS -eq 1 ]]; then require_tools soak openssl; fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/athm-soak-XXXXXX")
 DAEMON_PID=""
 cleanup() {
@@ -129,11 +137,23 @@ pick_ports
 mkdir -m 0700 "$WORK/keys" "$WORK/spent"
 "$ATHM" keygen --dir "$WORK/keys" --buckets 4 --deployment-id athmd-soak \
   --not-before -1h --expires +2d >/dev/null
+SCHEME=http
+TLS_CA=""
+PUBLIC_TLS=""
+if [[ $TLS -eq 1 ]]; then
+  SCHEME=https
+  TLS_CA=$WORK/tls.pem
+  (umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj /CN=athmd-soak -addext subjectAltName=IP:127.0.0.1 \
+    -keyout "$WORK/tls.key" -out "$TLS_CA" 2>/dev/null)
+  PUBLIC_TLS=$(printf '    tls:\n      cert_file: %s\n      key_file: %s' "$TLS_CA" "$WORK/tls.key")
+fi
 cat >"$WORK/athmd.yaml" <<EOF
 listeners:
   public:
     address: 127.0.0.1
     port: $PUB_PORT
+$PUBLIC_TLS
   internal:
     address: 127.0.0.1
     port: $INT_PORT
@@ -141,7 +161,7 @@ limits:
   max_connections: 20000
   idle_timeout_ms: 600000
 issuer:
-  request_uri: http://127.0.0.1:$PUB_PORT/request
+  request_uri: $SCHEME://127.0.0.1:$PUB_PORT/request
 keys:
   directory: $WORK/keys
   reload_interval_s: 0
@@ -173,7 +193,8 @@ fi
 
 $(pinned "$DAEMON_CPUS") "$ATHMD" --config "$WORK/athmd.yaml" >"$WORK/athmd.log" 2>&1 &
 DAEMON_PID=$!
-wait_ready soak "$DAEMON_PID" "http://127.0.0.1:$PUB_PORT/readyz" "$WORK/athmd.log" "$READY_TIMEOUT"
+wait_ready soak "$DAEMON_PID" "$SCHEME://127.0.0.1:$PUB_PORT/readyz" "$WORK/athmd.log" "$READY_TIMEOUT" \
+  ${TLS_CA:+--cacert "$TLS_CA"}
 
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null | head -n 1) ]]; then COMMIT="$COMMIT (with uncommitted changes)"; fi
@@ -181,13 +202,14 @@ ARGS=(--duration "$DURATION" --fraction "$FRACTION" --workers "$WORKERS"
       --idle-connections "$IDLE" --idle-hold "$IDLE_HOLD" --idle-rounds "$IDLE_ROUNDS" --ramp-step "$RAMP_STEP")
 if [[ $RATE != 0 ]]; then ARGS+=(--rate "$RATE"); fi
 if [[ $SKIP_LOAD -eq 1 ]]; then ARGS+=(--skip-load); else ARGS+=(--tokens "$WORK/tokens.bin"); fi
+if [[ $TLS -eq 1 ]]; then ARGS+=(--tls-ca "$TLS_CA"); fi
 
 cat <<EOF
 ### Soak run of $(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 - Machine: $(nproc) CPUs, $(uname -sr); load average (1, 5, 15 min) before: $(cut -d' ' -f1-3 /proc/loadavg).
 - Commit: $COMMIT. Build: \`$BUILD_DIR\` ($(awk -F= '/^CMAKE_BUILD_TYPE:/ {print $2}' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null || echo unknown)).
-- Command: \`scripts/soak.sh${ORIG_ARGS:+ $ORIG_ARGS}\` (effective: duration $DURATION s, fraction $FRACTION, rate $RATE, tokens $TOKENS, workers $WORKERS, idle $IDLE, io_threads $IO_THREADS, store $STORE, daemon CPUs ${DAEMON_CPUS:-any}, client CPUs ${CLIENT_CPUS:-any}); \`ulimit -n $WANT_FDS\`.
+- Command: \`scripts/soak.sh${ORIG_ARGS:+ $ORIG_ARGS}\` (effective: duration $DURATION s, fraction $FRACTION, rate $RATE, tokens $TOKENS, workers $WORKERS, idle $IDLE, io_threads $IO_THREADS, store $STORE, public listener $SCHEME, daemon CPUs ${DAEMON_CPUS:-any}, client CPUs ${CLIENT_CPUS:-any}); \`ulimit -n $WANT_FDS\`.
 - Daemon: \`athmd --config\` (n = 4, store $STORE, header attester, access log on, $IO_THREADS I/O threads), pid $DAEMON_PID, RSS at start $(awk '/^VmRSS/ {print $2, $3}' "/proc/$DAEMON_PID/status").
 
 EOF

@@ -24,12 +24,14 @@ pick_ports() {
   while [[ $INT_PORT == "$PUB_PORT" ]]; do INT_PORT=$(free_port); done
 }
 
-# wait_ready NAME PID URL LOG [TIMEOUT_S]: polls URL until it answers 2xx.
+# wait_ready NAME PID URL LOG [TIMEOUT_S [CURL_ARG...]]: polls URL (curl with
+# CURL_ARGs, e.g. --cacert FILE) until it answers 2xx.
 # Exits 2 with the log's tail if PID dies or TIMEOUT_S (default 30) passes.
 wait_ready() {
   local name=$1 pid=$2 url=$3 log=$4 timeout=${5:-30}
+  shift $(( $# < 5 ? $# : 5 ))
   local deadline=$(( SECONDS + timeout ))
-  until curl -sf -o /dev/null --max-time 2 "$url"; do
+  until curl -sf -o /dev/null --max-time 2 "$@" "$url"; do
     if ! kill -0 "$pid" 2>/dev/null || (( SECONDS >= deadline )); then
       echo "$name: athmd did not become ready; log:" >&2
       tail -n 40 "$log" >&2

@@ -4,7 +4,7 @@
 //   athm_soak --public-port P --internal-port I --pid PID --tokens FILE
 //             [--duration 180] [--fraction 0.8] [--rate OPS] [--ramp-step 5]
 //             [--workers 16] [--idle-connections 10000] [--idle-hold 10]
-//             [--idle-rounds 2] [--skip-load] [--skip-idle]
+//             [--idle-rounds 2] [--skip-load] [--skip-idle] [--tls-ca FILE]
 //
 // An operation of the ramp and the load is one issuance (POST /request with
 // X-Athm-Bucket at random) and one redemption (POST /redeem of a token
@@ -30,6 +30,12 @@
 //    reports the daemon's memory before, with them open, and after closing;
 //    --idle-rounds times, so that memory not reused after a close shows up.
 //
+// With --tls-ca the public listener is reached over HTTPS (TLS 1.2 or 1.3,
+// the daemon's chain verified against FILE and its leaf for 127.0.0.1):
+// issuance in the ramp and the load, the directory, and every idle
+// connection, each of which then holds a TLS session. Redemption stays on
+// the internal listener, over plain HTTP.
+//
 // Exit code: 0 when every request got its expected answer, 1 otherwise,
 // 2 on usage or set-up errors. The verdicts are printed, not enforced.
 #include <netinet/in.h>
@@ -38,6 +44,10 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <algorithm>
 #include <atomic>
@@ -85,6 +95,7 @@ struct options {
   std::string tokens_path;  // minted tokens for the ramp and the load
   bool load = true;
   bool idle = true;
+  std::optional<tls_trust> tls;  // the public listener over HTTPS
 };
 
 int usage() {
@@ -93,7 +104,7 @@ int usage() {
                "                 --tokens FILE (unless --skip-load) [--duration S]\n"
                "                 [--fraction F] [--rate OPS] [--ramp-step S] [--workers W]\n"
                "                 [--idle-connections N] [--idle-hold S] [--idle-rounds R]\n"
-               "                 [--skip-load] [--skip-idle]\n");
+               "                 [--skip-load] [--skip-idle] [--tls-ca FILE]\n");
   return 2;
 }
 
@@ -220,7 +231,7 @@ double ms_since(clock_type::time_point t0) {
 class client {
  public:
   client(const options& o, const issuer_view& issuer, uint64_t seed)
-      : issuer_(issuer), pub_(o.public_port), internal_(o.internal_port), prng_(seed) {}
+      : issuer_(issuer), pub_(o.public_port, 15s, o.tls), internal_(o.internal_port), prng_(seed) {}
 
   op_result run_one() {
     op_result r;
@@ -406,7 +417,7 @@ double ramp(const options& o, const issuer_view& issuer, timed_inputs& in, error
     std::vector<std::thread> pool;
     for (unsigned i = 0; i < c; ++i) {
       pool.emplace_back([&, i] {
-        http_connection pub(o.public_port);
+        http_connection pub(o.public_port, 15s, o.tls);
         http_connection internal(o.internal_port);
         std::mt19937_64 prng(1000 + i);
         for (size_t k = i; !stop.load(); k += c) {
@@ -575,7 +586,7 @@ bool load(const options& o, const issuer_view& issuer, timed_inputs& in, double 
   std::vector<std::thread> pool;
   for (unsigned w = 0; w < o.workers; ++w) {
     pool.emplace_back([&, w] {
-      http_connection pub(o.public_port);
+      http_connection pub(o.public_port, 15s, o.tls);
       http_connection internal(o.internal_port);
       std::mt19937_64 prng(5000 + w);
       while (true) {
@@ -730,61 +741,127 @@ bool load(const options& o, const issuer_view& issuer, timed_inputs& in, double 
 
 // ------------------------------------------------------------ idle connections
 
-// Reads one response with a Content-Length from a blocking socket.
-bool read_response(int fd) {
-  std::string buf;
-  char chunk[2048];
-  while (true) {
-    const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-    if (n <= 0) {
-      return false;
+// Idle connections: blocking sockets, each with its TLS session over HTTPS.
+class idle_set {
+ public:
+  explicit idle_set(const std::optional<tls_trust>& tls) {
+    if (!tls) {
+      return;
     }
-    buf.append(chunk, static_cast<size_t>(n));
-    const size_t end = buf.find("\r\n\r\n");
-    if (end == std::string::npos) {
-      continue;
+    ctx_.reset(SSL_CTX_new(TLS_method()));
+    if (!ctx_ || !SSL_CTX_set_min_proto_version(ctx_.get(), TLS1_2_VERSION) ||
+        !SSL_CTX_load_verify_locations(ctx_.get(), tls->ca_file.c_str(), nullptr)) {
+      throw std::runtime_error("TLS client context: cannot load " + tls->ca_file);
     }
-    const size_t cl = buf.find("Content-Length: ");
-    const size_t len = cl == std::string::npos ? 0 : std::strtoul(buf.c_str() + cl + 16, nullptr, 10);
-    if (buf.size() >= end + 4 + len) {
-      return buf.compare(0, 12, "HTTP/1.1 200") == 0;
+    SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_PEER, nullptr);
+  }
+  ~idle_set() { close_all(); }
+  idle_set(const idle_set&) = delete;
+  idle_set& operator=(const idle_set&) = delete;
+
+  size_t size() const { return fds_.size(); }
+  int fd(size_t i) const { return fds_[i]; }
+
+  // Connects (and handshakes) a new connection and sends |request| on it.
+  // Returns "" or what failed.
+  std::string open_and_send(uint16_t port, const std::string& request) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      return std::string("socket: ") + std::strerror(errno) + " (raise ulimit -n)";
+    }
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval tv{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      const std::string e = std::string("connect: ") + std::strerror(errno);
+      ::close(fd);
+      return e;
+    }
+    fds_.push_back(fd);
+    if (!ctx_) {
+      if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+          static_cast<ssize_t>(request.size())) {
+        return "send failed on connection " + std::to_string(fds_.size() - 1);
+      }
+      return "";
+    }
+    bssl::UniquePtr<SSL> ssl(SSL_new(ctx_.get()));
+    if (!ssl || !X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), "127.0.0.1") ||
+        !SSL_set_fd(ssl.get(), fd)) {
+      return "SSL_new failed on connection " + std::to_string(fds_.size() - 1);
+    }
+    if (SSL_connect(ssl.get()) != 1) {
+      char why[256];
+      ERR_error_string_n(ERR_get_error(), why, sizeof why);
+      return "TLS handshake failed on connection " + std::to_string(fds_.size() - 1) + ": " + why;
+    }
+    const int n = SSL_write(ssl.get(), request.data(), static_cast<int>(request.size()));
+    ssls_.push_back(std::move(ssl));
+    if (n != static_cast<int>(request.size())) {
+      return "TLS write failed on connection " + std::to_string(fds_.size() - 1);
+    }
+    return "";
+  }
+
+  // Reads one response with a Content-Length on connection |i|; true if 200.
+  bool read_ok(size_t i) {
+    std::string buf;
+    char chunk[2048];
+    while (true) {
+      const ssize_t n = ctx_ ? SSL_read(ssls_[i].get(), chunk, sizeof chunk)
+                             : ::recv(fds_[i], chunk, sizeof chunk, 0);
+      if (n <= 0) {
+        return false;
+      }
+      buf.append(chunk, static_cast<size_t>(n));
+      const size_t end = buf.find("\r\n\r\n");
+      if (end == std::string::npos) {
+        continue;
+      }
+      const size_t cl = buf.find("Content-Length: ");
+      const size_t len = cl == std::string::npos ? 0 : std::strtoul(buf.c_str() + cl + 16, nullptr, 10);
+      if (buf.size() >= end + 4 + len) {
+        return buf.compare(0, 12, "HTTP/1.1 200") == 0;
+      }
     }
   }
-}
+
+  // Closes every connection (without a TLS close_notify, as a client that
+  // goes away would).
+  void close_all() {
+    ssls_.clear();
+    for (int fd : fds_) {
+      ::close(fd);
+    }
+    fds_.clear();
+  }
+
+ private:
+  bssl::UniquePtr<SSL_CTX> ctx_;  // null for plain HTTP
+  std::vector<int> fds_;
+  std::vector<bssl::UniquePtr<SSL>> ssls_;  // one per fd over HTTPS
+};
 
 // Opens |count| connections in batches, each after one GET /healthz
-// answered 200; appends their descriptors to |fds|. Returns "" or what failed.
-std::string open_idle(const options& o, size_t count, std::vector<int>& fds) {
+// answered 200. Returns "" or what failed.
+std::string open_idle(const options& o, size_t count, idle_set& conns) {
   const std::string request =
       "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(o.public_port) + "\r\n\r\n";
   constexpr size_t kBatch = 256;
-  while (fds.size() < count) {
-    const size_t batch_start = fds.size();
+  while (conns.size() < count) {
+    const size_t batch_start = conns.size();
     const size_t batch_end = std::min(count, batch_start + kBatch);
     for (size_t i = batch_start; i < batch_end; ++i) {
-      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (fd < 0) {
-        return std::string("socket: ") + std::strerror(errno) + " (raise ulimit -n)";
-      }
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_port = htons(o.public_port);
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      timeval tv{10, 0};
-      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-      if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        const std::string e = std::string("connect: ") + std::strerror(errno);
-        ::close(fd);
+      if (std::string e = conns.open_and_send(o.public_port, request); !e.empty()) {
         return e;
       }
-      fds.push_back(fd);
-      if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
-          static_cast<ssize_t>(request.size())) {
-        return "send failed on connection " + std::to_string(i);
-      }
     }
-    for (size_t i = batch_start; i < fds.size(); ++i) {
-      if (!read_response(fds[i])) {
+    for (size_t i = batch_start; i < conns.size(); ++i) {
+      if (!conns.read_ok(i)) {
         return "no 200 on connection " + std::to_string(i) +
                " (is limits.max_connections above the count?)";
       }
@@ -794,8 +871,8 @@ std::string open_idle(const options& o, size_t count, std::vector<int>& fds) {
 }
 
 bool idle(const options& o, const issuer_view& issuer, error_log& errors) {
-  std::printf("## %zu idle keep-alive connections (public listener), %u rounds\n\n",
-              o.idle_connections, o.idle_rounds);
+  std::printf("## %zu idle keep-alive connections (public listener, %s), %u rounds\n\n",
+              o.idle_connections, o.tls ? "HTTPS" : "plain HTTP", o.idle_rounds);
   std::printf("| round | daemon memory | VmRSS | RssAnon |\n|---:|---|---:|---:|\n");
   bool ok = true;
   std::vector<std::string> notes;
@@ -804,10 +881,9 @@ bool idle(const options& o, const issuer_view& issuer, error_log& errors) {
   std::vector<long> held_anon;
   for (unsigned round = 1; round <= o.idle_rounds; ++round) {
     const memory before = read_memory(o.pid);
-    std::vector<int> fds;
-    fds.reserve(o.idle_connections);
+    idle_set conns(o.tls);
     const auto t0 = clock_type::now();
-    const std::string failure = open_idle(o, o.idle_connections, fds);
+    const std::string failure = open_idle(o, o.idle_connections, conns);
     const double open_secs = std::chrono::duration<double>(clock_type::now() - t0).count();
     std::this_thread::sleep_for(2s);
     const memory open = read_memory(o.pid);
@@ -827,22 +903,21 @@ bool idle(const options& o, const issuer_view& issuer, error_log& errors) {
     }
     std::this_thread::sleep_for(std::chrono::duration<double>(o.idle_hold_s));
     size_t still_open = 0;
-    for (int fd : fds) {
-      pollfd p{fd, POLLIN, 0};
+    for (size_t i = 0; i < conns.size(); ++i) {
+      pollfd p{conns.fd(i), POLLIN, 0};
       if (::poll(&p, 1, 0) == 0) {
         ++still_open;  // nothing to read: not closed by the daemon
       }
     }
     const memory held = read_memory(o.pid);
-    for (int fd : fds) {
-      ::close(fd);
-    }
+    const size_t opened = conns.size();
+    conns.close_all();
     std::this_thread::sleep_for(3s);
     const memory after = read_memory(o.pid);
     if (!failure.empty()) {
       errors.add("idle connections: " + failure);
     }
-    ok = ok && failure.empty() && still_open == fds.size() && ops_ok == 20;
+    ok = ok && failure.empty() && still_open == opened && ops_ok == 20;
     if (round == 1) {
       first_before = before;
       first_held = held;
@@ -850,9 +925,9 @@ bool idle(const options& o, const issuer_view& issuer, error_log& errors) {
     held_anon.push_back(held.rss_anon_kib);
     std::printf("| %u | before | %.1f MiB | %.1f MiB |\n", round, mib(before.vm_rss_kib),
                 mib(before.rss_anon_kib));
-    std::printf("| %u | %zu open (2 s) | %.1f MiB | %.1f MiB |\n", round, fds.size(),
+    std::printf("| %u | %zu open (2 s) | %.1f MiB | %.1f MiB |\n", round, opened,
                 mib(open.vm_rss_kib), mib(open.rss_anon_kib));
-    std::printf("| %u | %zu open (%.0f s) | %.1f MiB | %.1f MiB |\n", round, fds.size(),
+    std::printf("| %u | %zu open (%.0f s) | %.1f MiB | %.1f MiB |\n", round, opened,
                 o.idle_hold_s + 2, mib(held.vm_rss_kib), mib(held.rss_anon_kib));
     std::printf("| %u | closed (3 s later) | %.1f MiB | %.1f MiB |\n", round,
                 mib(after.vm_rss_kib), mib(after.rss_anon_kib));
@@ -860,7 +935,7 @@ bool idle(const options& o, const issuer_view& issuer, error_log& errors) {
     std::snprintf(note, sizeof note,
                   "Round %u: opened %zu connections in %.1f s, %zu still open after %.0f s idle, "
                   "%d of 20 operations succeeded meanwhile%s%s.",
-                  round, fds.size(), open_secs, still_open, o.idle_hold_s + 2, ops_ok,
+                  round, opened, open_secs, still_open, o.idle_hold_s + 2, ops_ok,
                   failure.empty() ? "" : "; failure: ", failure.c_str());
     notes.emplace_back(note);
   }
@@ -936,6 +1011,8 @@ int main(int argc, char** argv) {
       o.idle_rounds = std::max(1u, static_cast<unsigned>(std::strtoul(v, nullptr, 10)));
     } else if (k == "--idle-hold") {
       o.idle_hold_s = std::strtod(v, nullptr);
+    } else if (k == "--tls-ca") {
+      o.tls = tls_trust{v};
     } else {
       return usage();
     }
@@ -949,7 +1026,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    const issuer_view issuer = fetch_issuer(o.public_port);
+    const issuer_view issuer = fetch_issuer(o.public_port, o.tls);
     error_log errors;
     if (o.load) {
       timed_inputs in;
