@@ -141,7 +141,10 @@ struct http_connection::impl {
       return failure("connect", result);
     }
     if (tls_stream) {
-      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(tls_stream->native_handle()), "127.0.0.1");
+      if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(tls_stream->native_handle()), "127.0.0.1") != 1) {
+        close();
+        return failure("handshake", net::error::invalid_argument);
+      }
       result = net::error::would_block;
       tcp().expires_after(timeout);
       tls_stream->async_handshake(ssl::stream_base::client,
