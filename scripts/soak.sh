@@ -14,6 +14,7 @@
 #   scripts/soak.sh [--duration S] [--fraction F] [--rate OPS] [--workers W]
 #                   [--idle-connections N] [--idle-hold S] [--ramp-step S]
 #                   [--io-threads T] [--build-dir DIR] [--no-build] [--keep]
+#                   [--tls] [--steadiness S]
 #
 #   --duration S          seconds of sustained load (default 180)
 #   --fraction F          target rate as a fraction of the capacity (default 0.8)
@@ -42,6 +43,11 @@
 #   --build-dir DIR       build directory (default ./build, RelWithDebInfo)
 #   --no-build            use the binaries already in the build directory
 #   --keep                keep the work directory (daemon log, config, LMDB)
+#   --steadiness S        first run scripts/cpu-steadiness.sh for S seconds
+#                         (default 10; 0 skips it) and report whether the
+#                         CPUs ran fixed work at a steady speed: the p99
+#                         verdict means little on a machine that did not
+#                         (docs/performance.md, "The vCPUs' speed varies")
 #
 # Every step is bounded in time and nothing listens beyond 127.0.0.1.
 set -euo pipefail
@@ -69,6 +75,7 @@ BUILD_DIR="$ROOT/build"
 BUILD=1
 KEEP=0
 READY_TIMEOUT=30
+STEADINESS=10
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -87,6 +94,7 @@ while [[ $# -gt 0 ]]; do
     --store) STORE=$2; shift 2 ;;
     --skip-load) SKIP_LOAD=1; shift ;;
     --tls) TLS=1; shift ;;
+    --steadiness) STEADINESS=$2; shift 2 ;;
     --build-dir) BUILD_DIR=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --keep) KEEP=1; shift ;;
@@ -124,6 +132,10 @@ for b in "$ATHMD" "$ATHM" "$TOOL" "$LOADGEN"; do
 done
 
 if [[ $TLS -eq 1 ]]; then require_tools soak openssl; fi
+STEADY_REPORT=""
+if [[ $STEADINESS != 0 ]]; then
+  STEADY_REPORT=$(bash "$ROOT/scripts/cpu-steadiness.sh" --seconds "$STEADINESS")
+fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/athm-soak-XXXXXX")
 DAEMON_PID=""
 cleanup() {
@@ -213,6 +225,10 @@ cat <<EOF
 - Daemon: \`athmd --config\` (n = 4, store $STORE, header attester, access log on, $IO_THREADS I/O threads), pid $DAEMON_PID, RSS at start $(awk '/^VmRSS/ {print $2, $3}' "/proc/$DAEMON_PID/status").
 
 EOF
+if [[ -n $STEADY_REPORT ]]; then
+  printf 'Before the run, with nothing of the soak running (%s):\n\n```\n%s\n```\n\n' \
+    "scripts/cpu-steadiness.sh --seconds $STEADINESS" "$STEADY_REPORT"
+fi
 set +e
 $(pinned "$CLIENT_CPUS") "$TOOL" --public-port "$PUB_PORT" --internal-port "$INT_PORT" --pid "$DAEMON_PID" "${ARGS[@]}" |
   tee "$WORK/report.md"
