@@ -21,30 +21,14 @@
 #include "server/http/listener.h"
 #include "server/http/session.h"
 #include "server/http/tls_context.h"
+#include "server/http/tls_stream.h"
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
-#include <boost/asio/ssl/stream.hpp>
 
 #include <memory>
 
 namespace athm::http {
-
-// A TLS stream over TCP that shares ownership of the context it was built
-// on, so a connection's context outlives any reload. Move-only.
-class tls_stream : public boost::asio::ssl::stream<boost::asio::ip::tcp::socket> {
- public:
-  using base = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
-  // |ctx| must not be null.
-  tls_stream(boost::asio::ip::tcp::socket&& socket, std::shared_ptr<boost::asio::ssl::context> ctx)
-      : base(std::move(socket), *ctx), ctx_(std::move(ctx)) {}
-  tls_stream(tls_stream&&) = default;
-  tls_stream& operator=(tls_stream&&) = delete;
-
- private:
-  std::shared_ptr<boost::asio::ssl::context> ctx_;
-};
 
 template <>
 struct stream_ops<tls_stream> {
@@ -68,8 +52,13 @@ struct stream_ops<tls_stream> {
   static bool end_of_input(const boost::system::error_code& ec) noexcept {
     return ec == boost::asio::ssl::error::stream_truncated;
   }
-  // Decrypted input may already sit in the TLS layer: always read.
-  static constexpr bool wait_before_read = false;
+  // Between requests: wait until BoringSSL holds input or the socket is
+  // readable, so an idle connection holds no read buffer.
+  static constexpr bool wait_before_read = true;
+  template <class Handler>
+  static void async_wait_readable(tls_stream& s, Handler&& handler) {
+    s.async_wait_readable(std::forward<Handler>(handler));
+  }
 };
 
 extern template class session<tls_stream>;
