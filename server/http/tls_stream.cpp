@@ -24,10 +24,10 @@ tls_step classify_tls_call(SSL* ssl, int r, int saved_errno) noexcept {
       return {tls_step::failed, 0, net::error::eof};
     case SSL_ERROR_SYSCALL:
       if (ERR_peek_error() == 0) {
-        if (saved_errno != 0) {
-          return {tls_step::failed, 0, boost::system::error_code(saved_errno, boost::system::system_category())};
+        if (r == 0 || saved_errno == 0) {
+          return {tls_step::failed, 0, net::ssl::error::stream_truncated};  // TCP ended without close_notify
         }
-        return {tls_step::failed, 0, net::ssl::error::stream_truncated};  // TCP ended without close_notify
+        return {tls_step::failed, 0, boost::system::error_code(saved_errno, boost::system::system_category())};
       }
       break;
     default:

@@ -30,9 +30,14 @@ class facts_handler final : public handler {
     if (req.target() == "/handler-closes") {
       res.set(bh::field::connection, "close");
     }
+    if (req.target() == "/slow") {  // answered 300 ms later, from another thread
+      runner.later(300ms, [res, done = std::move(done)]() mutable { done(std::move(res)); });
+      return;
+    }
     done(std::move(res));
   }
   std::atomic<int> calls{0};
+  delayed_runner runner;
 };
 
 // A server with one HTTPS listener ("public") on a fresh PKI, plus the
@@ -322,6 +327,23 @@ TEST_CASE("a handler-forced close sends close_notify while the next read is pend
   REQUIRE(res);
   CHECK(bh::token_list{(*res)[bh::field::connection]}.exists("close"));
   CHECK(c.read_end() == net::error::eof);
+  c.close();
+  CHECK(eventually([&] { return t.f.srv->active_connections() == 0; }));
+}
+
+TEST_CASE("a request followed by the end of TCP without close_notify is still answered", "[http][tls]") {
+  tls_fixture t;
+  t.f.start();
+  tls_client c(t.port, t.trusting());
+  REQUIRE(c.handshaken());
+  // The answer is owed when TCP ends: stream_truncated on the server is the
+  // end of input, not a transport error, so the answer is still written.
+  REQUIRE(c.send(get("/slow")));
+  c.shutdown_tcp_send();
+  auto res = c.read();
+  REQUIRE(res);
+  CHECK(res->result_int() == 200);
+  CHECK(contains(res->body(), "GET /slow "));
   c.close();
   CHECK(eventually([&] { return t.f.srv->active_connections() == 0; }));
 }

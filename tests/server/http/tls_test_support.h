@@ -331,6 +331,11 @@ class tls_client {
     boost::system::error_code ec;
     stream_.lowest_layer().close(ec);
   }
+  // Ends the TCP send side without a close_notify (a truncated stream).
+  void shutdown_tcp_send() {
+    boost::system::error_code ec;
+    stream_.lowest_layer().shutdown(tcp::socket::shutdown_send, ec);
+  }
 
  private:
   static ssl::context& configure(ssl::context& ctx, const options& opt) {
