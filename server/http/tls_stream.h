@@ -21,7 +21,8 @@
 //     the socket's errno in the system category, BoringSSL's packed
 //     error in asio::error::get_ssl_category() otherwise;
 //   - cancel or close the socket (lowest_layer()) to abort waits: pending
-//     operations complete with operation_aborted.
+//     operations complete with operation_aborted; operations started on a
+//     closed socket complete with bad_descriptor and never touch it.
 #pragma once
 
 #include <utility>  // before Asio: awaitable.hpp in Boost 1.74 needs std::exchange
@@ -74,6 +75,12 @@ class tls_call_op {
   void operator()(Self& self, boost::system::error_code ec = {}) {
     if (ec) {
       finish(self, ec, 0);  // the wait failed or was cancelled
+      return;
+    }
+    if (!socket_.is_open()) {
+      // The BIO holds the descriptor's number, which a closed socket may
+      // already have handed to another connection: never call SSL_* then.
+      finish(self, boost::asio::error::bad_descriptor, 0);
       return;
     }
     ERR_clear_error();

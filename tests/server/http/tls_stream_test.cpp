@@ -6,9 +6,11 @@
 #include <boost/asio/write.hpp>
 
 #include <array>
+#include <chrono>
 #include <csignal>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "tests/server/http/tls_test_support.h"
 
@@ -142,4 +144,29 @@ TEST_CASE("tls_stream: a handler never runs inside the initiating call", "[http]
   CHECK_FALSE(empty_done);
   p.run();
   CHECK(empty_done);
+}
+
+TEST_CASE("tls_stream: operations on a closed socket fail without touching it", "[http][tls]") {
+  tls_pair p;
+  tcp::acceptor acceptor(p.ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+  const int old_fd = p.server->lowest_layer().native_handle();
+  p.server->lowest_layer().close();
+  // A new connection takes the freed descriptor number.
+  tcp::socket reused(p.ioc);
+  reused.connect(acceptor.local_endpoint());
+  tcp::socket peer = acceptor.accept();
+  REQUIRE(reused.native_handle() == old_fd);
+  reused.non_blocking(true);  // a regression then fails below instead of hanging in recv
+
+  boost::system::error_code read_ec;
+  boost::system::error_code write_ec;
+  char in[8];
+  p.server->async_read_some(net::buffer(in), [&](boost::system::error_code e, std::size_t) { read_ec = e; });
+  p.server->async_write_some(net::buffer("z", 1), [&](boost::system::error_code e, std::size_t) { write_ec = e; });
+  p.run();
+  CHECK(read_ec == net::error::bad_descriptor);
+  CHECK(write_ec == net::error::bad_descriptor);
+  // Nothing went out on the connection that now owns the number.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(peer.available() == 0);
 }
