@@ -38,15 +38,13 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
-#include <cstring>
 #include <memory>
 #include <vector>
 
 namespace athm::http {
-
-class tls_stream;
 
 namespace detail {
 
@@ -65,14 +63,19 @@ tls_step classify_tls_call(SSL* ssl, int r, int saved_errno) noexcept;
 // One operation as repeated SSL calls: |Attempt| is int() calling SSL_*;
 // on want_read / want_write the socket is waited on and the call repeated.
 // WithSize: the completion is (error_code, size_t), otherwise (error_code).
+// |nothing_to_do| (an empty read or write) completes with 0 bytes at once.
 template <class Attempt, bool WithSize>
 class tls_call_op {
  public:
-  tls_call_op(SSL* ssl, boost::asio::ip::tcp::socket& socket, Attempt attempt)
-      : ssl_(ssl), socket_(socket), attempt_(std::move(attempt)) {}
+  tls_call_op(SSL* ssl, boost::asio::ip::tcp::socket& socket, Attempt attempt, bool nothing_to_do = false)
+      : ssl_(ssl), socket_(socket), attempt_(std::move(attempt)), nothing_to_do_(nothing_to_do) {}
 
   template <class Self>
   void operator()(Self& self, boost::system::error_code ec = {}) {
+    if (nothing_to_do_) {
+      finish(self, {}, 0);
+      return;
+    }
     if (ec) {
       finish(self, ec, 0);  // the wait failed or was cancelled
       return;
@@ -128,6 +131,7 @@ class tls_call_op {
   SSL* ssl_;
   boost::asio::ip::tcp::socket& socket_;
   Attempt attempt_;
+  bool nothing_to_do_;
   bool started_ = false;
 };
 
@@ -138,6 +142,7 @@ class tls_call_op {
 class tls_stream {
  public:
   using executor_type = boost::asio::ip::tcp::socket::executor_type;
+  using next_layer_type = boost::asio::ip::tcp::socket;
   using lowest_layer_type = boost::asio::ip::tcp::socket;
 
   // Makes |socket| non-blocking and binds a new SSL of |ctx| (not null) to
@@ -146,8 +151,6 @@ class tls_stream {
   tls_stream(tls_stream&&) noexcept = default;
   tls_stream& operator=(tls_stream&&) = delete;
   ~tls_stream() = default;
-
-  using next_layer_type = boost::asio::ip::tcp::socket;
 
   executor_type get_executor() noexcept { return socket_.get_executor(); }
   next_layer_type& next_layer() noexcept { return socket_; }  // for beast::get_lowest_layer
@@ -181,13 +184,11 @@ class tls_stream {
     }
     SSL* ssl = ssl_.get();
     auto attempt = [ssl, target] {
-      if (target.size() == 0) {
-        return 0;
-      }
       return SSL_read(ssl, target.data(), static_cast<int>(std::min<std::size_t>(target.size(), 1 << 30)));
     };
     return boost::asio::async_compose<Token, void(boost::system::error_code, std::size_t)>(
-        io_op<decltype(attempt)>(ssl, socket_, attempt, target.size() == 0), token, socket_);
+        detail::tls_call_op<decltype(attempt), true>(ssl, socket_, attempt, target.size() == 0), token,
+        socket_);
   }
 
   // Handler: void(error_code, size_t). Writes at most one TLS record's
@@ -196,25 +197,21 @@ class tls_stream {
   template <class ConstBuffers, class Token>
   auto async_write_some(const ConstBuffers& buffers, Token&& token) {
     constexpr std::size_t kRecord = 16 * 1024;
-    auto data = std::make_shared<std::vector<unsigned char>>();
-    std::size_t total = 0;
+    std::vector<unsigned char> data;  // owned by the operation; may move between retries
     for (auto it = boost::asio::buffer_sequence_begin(buffers);
-         it != boost::asio::buffer_sequence_end(buffers) && total < kRecord; ++it) {
+         it != boost::asio::buffer_sequence_end(buffers) && data.size() < kRecord; ++it) {
       boost::asio::const_buffer b(*it);
-      const std::size_t take = std::min(b.size(), kRecord - total);
-      data->insert(data->end(), static_cast<const unsigned char*>(b.data()),
-                   static_cast<const unsigned char*>(b.data()) + take);
-      total += take;
+      const auto* p = static_cast<const unsigned char*>(b.data());
+      data.insert(data.end(), p, p + std::min(b.size(), kRecord - data.size()));
     }
+    const bool empty = data.empty();
     SSL* ssl = ssl_.get();
-    auto attempt = [ssl, data] {
-      if (data->empty()) {
-        return 0;
-      }
-      return SSL_write(ssl, data->data(), static_cast<int>(data->size()));
+    auto attempt = [ssl, data = std::move(data)] {
+      return SSL_write(ssl, data.data(), static_cast<int>(data.size()));
     };
     return boost::asio::async_compose<Token, void(boost::system::error_code, std::size_t)>(
-        io_op<decltype(attempt)>(ssl, socket_, attempt, data->empty()), token, socket_);
+        detail::tls_call_op<decltype(attempt), true>(ssl, socket_, std::move(attempt), empty), token,
+        socket_);
   }
 
   // Handler: void(error_code). Sends close_notify, then waits for the
@@ -243,31 +240,6 @@ class tls_stream {
   }
 
  private:
-  // A read or write whose empty request completes with 0 bytes at once.
-  template <class Attempt>
-  class io_op {
-   public:
-    io_op(SSL* ssl, boost::asio::ip::tcp::socket& socket, Attempt attempt, bool empty)
-        : inner_(ssl, socket, std::move(attempt)), socket_(socket), empty_(empty) {}
-    template <class Self>
-    void operator()(Self& self, boost::system::error_code ec = {}) {
-      if (empty_) {
-        empty_ = false;
-        auto ex = socket_.get_executor();
-        boost::asio::post(ex, [self = std::move(self)]() mutable {
-          self.complete(boost::system::error_code{}, std::size_t{0});
-        });
-        return;
-      }
-      inner_(self, ec);
-    }
-
-   private:
-    detail::tls_call_op<Attempt, true> inner_;
-    boost::asio::ip::tcp::socket& socket_;
-    bool empty_;
-  };
-
   struct wait_readable_op {
     SSL* ssl;
     boost::asio::ip::tcp::socket& socket;
