@@ -100,9 +100,16 @@ class scripted_attester final : public attester {
  public:
   explicit scripted_attester(attest_result r, std::vector<std::string> wanted = {})
       : result_(std::move(r)), wanted_(std::move(wanted)) {}
+  // An answering thread's handler may hold the last reference to this
+  // attester (handler -> services -> attester), so the destructor can run on
+  // one of its own threads, which cannot join itself.
   ~scripted_attester() override {
     for (auto& t : threads_) {
-      t.join();
+      if (t.get_id() == std::this_thread::get_id()) {
+        t.detach();
+      } else {
+        t.join();
+      }
     }
   }
 
