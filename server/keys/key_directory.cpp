@@ -1,9 +1,13 @@
 #include "server/keys/key_directory.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <optional>
 #include <system_error>
 
@@ -15,6 +19,34 @@ namespace fs = std::filesystem;
 bool is_key_file_name(const std::string& name) {
   return name.size() > kKeyFileExtension.size() && name[0] != '.' &&
          name.ends_with(kKeyFileExtension);
+}
+
+// Fails unless |dir| is a directory that only this process's user (or
+// root) can change.
+outcome<bool> check_directory_access(const fs::path& dir) {
+  using R = outcome<bool>;
+  const std::string d = dir.string();
+  struct stat st {};
+  if (::stat(d.c_str(), &st) != 0) {
+    return R::failure(d + ": cannot list key directory: " + std::strerror(errno));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return R::failure(d + ": the key directory is not a directory");
+  }
+  const uid_t me = ::geteuid();
+  if (st.st_uid != me && st.st_uid != 0) {
+    return R::failure(d + ": the key directory is owned by uid " + std::to_string(st.st_uid) +
+                      ", not by this process's uid " + std::to_string(me) +
+                      " or root; its owner could add or replace key files (chown " + std::to_string(me) +
+                      " " + d + ")");
+  }
+  if ((st.st_mode & 022) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return R::failure(d + ": permissions " + mode +
+                      " let other users add or replace key files; chmod 700 " + d);
+  }
+  return true;
 }
 
 }  // namespace
@@ -44,6 +76,9 @@ outcome<std::vector<fs::path>> list_key_files(const fs::path& dir) {
 
 outcome<loaded_keys> try_load_key_directory(const fs::path& dir, clock::time_point now) {
   using R = outcome<loaded_keys>;
+  if (auto access = check_directory_access(dir); !access) {
+    return R::failure(access.error());
+  }
   auto files = list_key_files(dir);
   if (!files) {
     return R::failure(files.error());
@@ -52,7 +87,7 @@ outcome<loaded_keys> try_load_key_directory(const fs::path& dir, clock::time_poi
   std::vector<std::shared_ptr<const issuer_key>> keys;
   std::array<std::optional<fs::path>, 256> by_truncated_id;
   for (const auto& file : files.value()) {
-    auto bytes = read_key_file_bytes(file, true);
+    auto bytes = read_key_file_bytes(file, key_file_checks::mode_and_owner);
     if (!bytes) {
       return R::failure(bytes.error());
     }
@@ -117,9 +152,12 @@ outcome<std::string> fingerprint_key_directory(const fs::path& dir) {
     return outcome<std::string>::failure(files.error());
   }
   std::string fp;
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) == 0) {
+    fp += ". " + std::to_string(st.st_uid) + ' ' + std::to_string(st.st_mode) + '\n';
+  }
   for (const auto& file : files.value()) {
     fp += file.filename().string();
-    struct stat st {};
     if (::stat(file.c_str(), &st) != 0) {
       fp += " missing\n";
       continue;
@@ -127,7 +165,7 @@ outcome<std::string> fingerprint_key_directory(const fs::path& dir) {
     fp += ' ' + std::to_string(st.st_size) + ' ' + std::to_string(st.st_mtim.tv_sec) + '.' +
           std::to_string(st.st_mtim.tv_nsec) + ' ' + std::to_string(st.st_ctim.tv_sec) + '.' +
           std::to_string(st.st_ctim.tv_nsec) + ' ' + std::to_string(st.st_ino) + ' ' +
-          std::to_string(st.st_mode) + '\n';
+          std::to_string(st.st_uid) + ' ' + std::to_string(st.st_mode) + '\n';
   }
   return fp;
 }

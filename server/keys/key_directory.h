@@ -22,9 +22,13 @@ struct loaded_keys {
 };
 
 // Loads every *.key file in |dir| in name order.
+//  - |dir| itself must belong to this process's effective uid or to root
+//    and must not be writable by group or others, who could add or swap
+//    key files ("<dir>: permissions 0777 let other users add or replace
+//    key files; chmod 700 <dir>").
 //  - A key that has expired at |now| is skipped with a warning; its text is
 //    still parsed strictly, but its key pair is not checked.
-//  - Every other file must load (try_load_key_file: permissions, format,
+//  - Every other file must load (key_file_checks::mode_and_owner, format,
 //    key pair, proof, schedule) or the whole directory fails.
 //  - Two non-expired keys with the same truncated key id (the last byte of
 //    the key id, all that an issuance request carries) fail the directory;
@@ -45,8 +49,9 @@ outcome<std::vector<std::filesystem::path>> list_key_files(const std::filesystem
 // first unreadable or malformed file. For tools (list, keygen).
 outcome<std::vector<key_file_summary>> scan_key_directory(const std::filesystem::path& dir);
 
-// A cheap fingerprint of |dir|: the sorted *.key names with their size,
-// mtime (ns), ctime (ns), inode and mode (following symlinks). Equal
+// A cheap fingerprint of |dir|: its own owner and mode, and the sorted
+// *.key names with their size, mtime (ns), ctime (ns), inode, owner and
+// mode (following symlinks). Equal
 // fingerprints mean "nothing to reload" for every practical edit (writes,
 // renames, chmod, atomic symlink swaps). Fails if |dir| cannot be listed;
 // a file that vanishes while listing is recorded as missing. Thread-safe.

@@ -405,7 +405,7 @@ outcome<issuer_key> parse_key_file(std::span<const uint8_t> text, const fs::path
   return issuer_key{std::move(key).value(), parsed->schedule, name};
 }
 
-outcome<athm::secret_buffer> read_key_file_bytes(const fs::path& path, bool check_permissions) {
+outcome<athm::secret_buffer> read_key_file_bytes(const fs::path& path, key_file_checks checks) {
   using R = outcome<athm::secret_buffer>;
   const std::string p = path.string();
   // O_NONBLOCK: opening a FIFO must not hang start-up; the type check follows.
@@ -420,10 +420,18 @@ outcome<athm::secret_buffer> read_key_file_bytes(const fs::path& path, bool chec
   if (!S_ISREG(st.st_mode)) {
     return R::failure(p + ": not a regular file");
   }
-  if (check_permissions && (st.st_mode & 077) != 0) {
+  if (checks != key_file_checks::none && (st.st_mode & 077) != 0) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
     return R::failure(p + ": permissions " + mode + " are too open; chmod 600 " + p);
+  }
+  if (checks == key_file_checks::mode_and_owner) {
+    const uid_t me = ::geteuid();
+    if (st.st_uid != me && st.st_uid != 0) {
+      return R::failure(p + ": owned by uid " + std::to_string(st.st_uid) + ", not by this process's uid " +
+                        std::to_string(me) + " or root; its owner could replace the key (chown " +
+                        std::to_string(me) + " " + p + ")");
+    }
   }
   if (st.st_size < 0 || static_cast<uint64_t>(st.st_size) > kMaxKeyFileBytes) {
     return R::failure(p + ": larger than " + std::to_string(kMaxKeyFileBytes) + " bytes; not a key file");
@@ -451,7 +459,7 @@ outcome<athm::secret_buffer> read_key_file_bytes(const fs::path& path, bool chec
 }
 
 outcome<issuer_key> try_load_key_file(const fs::path& path) {
-  auto bytes = read_key_file_bytes(path, true);
+  auto bytes = read_key_file_bytes(path, key_file_checks::mode);
   if (!bytes) {
     return outcome<issuer_key>::failure(bytes.error());
   }
@@ -467,7 +475,7 @@ issuer_key load_key_file(const fs::path& path) {
 }
 
 outcome<key_file_summary> read_key_file_summary(const fs::path& path) {
-  auto bytes = read_key_file_bytes(path, false);
+  auto bytes = read_key_file_bytes(path, key_file_checks::none);
   if (!bytes) {
     return outcome<key_file_summary>::failure(bytes.error());
   }

@@ -87,19 +87,30 @@ outcome<issuer_key> parse_key_file(std::span<const uint8_t> text,
 outcome<key_file_summary> parse_key_file_summary(std::span<const uint8_t> text,
                                                  const std::filesystem::path& name);
 
-// Reads |path| (following symlinks) into a secret_buffer. Fails unless the
-// target is a regular file of at most kMaxKeyFileBytes bytes and, when
-// |check_permissions|, unless (st_mode & 077) == 0:
-//   "<path>: permissions 0644 are too open; chmod 600 <path>".
-outcome<athm::secret_buffer> read_key_file_bytes(const std::filesystem::path& path,
-                                                 bool check_permissions = true);
+// What read_key_file_bytes requires of the file besides its type and size.
+enum class key_file_checks {
+  none,
+  // (st_mode & 077) == 0:
+  //   "<path>: permissions 0644 are too open; chmod 600 <path>".
+  mode,
+  // mode, and the owner is this process's effective uid or root; any other
+  // owner could replace the key:
+  //   "<path>: owned by uid 1000, not by this process's uid 10001 or root; ...".
+  mode_and_owner,
+};
 
-// read_key_file_bytes (permissions checked) + parse_key_file.
+// Reads |path| (following symlinks) into a secret_buffer. Fails unless the
+// target is a regular file of at most kMaxKeyFileBytes bytes and passes
+// |checks| (checked on the open descriptor).
+outcome<athm::secret_buffer> read_key_file_bytes(const std::filesystem::path& path,
+                                                 key_file_checks checks = key_file_checks::mode);
+
+// read_key_file_bytes (key_file_checks::mode) + parse_key_file.
 outcome<issuer_key> try_load_key_file(const std::filesystem::path& path);
 // As try_load_key_file, for start-up: throws key_error.
 issuer_key load_key_file(const std::filesystem::path& path);
 
-// read_key_file_bytes (permissions NOT checked) + parse_key_file_summary.
+// read_key_file_bytes (key_file_checks::none) + parse_key_file_summary.
 outcome<key_file_summary> read_key_file_summary(const std::filesystem::path& path);
 
 // "<first 16 hex chars of the key id>.key"

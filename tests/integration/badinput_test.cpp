@@ -1235,6 +1235,36 @@ TEST_CASE("athmd --check-config refuses hostile key files and configs", "[integr
         std::filesystem::create_symlink(target, f);
       },
       {fname, "too open"}));
+  for (const unsigned mode : {0777u, 0770u, 01777u}) {
+    char octal[8];
+    std::snprintf(octal, sizeof octal, "%04o", mode);
+    const std::string dir = (tmp / ("keys-" + std::to_string(dir_count))).string();
+    cases.push_back(key_case(
+        std::string("key directory mode ") + octal,
+        [&, mode](const std::filesystem::path& f) {
+          write_file(f, key_text, 0600);
+          REQUIRE(::chmod(f.parent_path().c_str(), mode) == 0);
+        },
+        {dir + ": permissions " + octal, "let other users add or replace key files", "chmod 700 " + dir}));
+  }
+  if (::geteuid() == 0) {
+    // Only root can give a file to another user.
+    cases.push_back(key_case(
+        "key file owned by another user",
+        [&](const std::filesystem::path& f) {
+          write_file(f, key_text, 0600);
+          REQUIRE(::chown(f.c_str(), 12345, static_cast<gid_t>(-1)) == 0);
+        },
+        {fname, "owned by uid 12345", "could replace the key"}));
+    const std::string dir = (tmp / ("keys-" + std::to_string(dir_count))).string();
+    cases.push_back(key_case(
+        "key directory owned by another user",
+        [&](const std::filesystem::path& f) {
+          write_file(f, key_text, 0600);
+          REQUIRE(::chown(f.parent_path().c_str(), 12345, static_cast<gid_t>(-1)) == 0);
+        },
+        {dir + ": the key directory is owned by uid 12345"}));
+  }
   cases.push_back(key_case("directory named like a key file",
                            [](const std::filesystem::path& f) { REQUIRE(::mkdir(f.c_str(), 0700) == 0); },
                            {fname, "not a regular file"}));

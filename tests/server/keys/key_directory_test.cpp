@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <map>
 
@@ -190,6 +191,75 @@ TEST_CASE("key directory: empty and missing directories", "[keys][directory]") {
   CHECK_THAT(missing.error(), Catch::Contains("cannot list key directory"));
   CHECK_THROWS_AS(load_key_directory(dir / "nope"), key_error);
   CHECK(!fingerprint_key_directory(dir / "nope").ok());
+}
+
+TEST_CASE("key directory: refused when another user could write it", "[keys][directory]") {
+  temp_dir dir;
+  const auto now = clock::now();
+  const fs::path key = write_key(dir.path(), make_key(), live_schedule(now));
+  const std::string d = dir.path().string();
+  for (const mode_t mode : {0700, 0750, 0755, 0500}) {
+    INFO(mode);
+    REQUIRE(::chmod(d.c_str(), mode) == 0);
+    auto r = try_load_key_directory(dir.path(), now);
+    INFO(r.error());
+    REQUIRE(r.ok());
+    CHECK(r->ring->all().size() == 1);
+  }
+  const std::vector<std::pair<mode_t, std::string>> refused = {
+      {0777, "0777"}, {0770, "0770"}, {0702, "0702"}, {01777, "1777"}, {0720, "0720"}};
+  for (const auto& [mode, text] : refused) {
+    INFO(text);
+    REQUIRE(::chmod(d.c_str(), mode) == 0);
+    auto r = try_load_key_directory(dir.path(), now);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error() == d + ": permissions " + text + " let other users add or replace key files; chmod 700 " + d);
+    CHECK_THROWS_AS(load_key_directory(dir.path(), now), key_error);
+  }
+  // A chmod of the directory alone changes the fingerprint, so a reload
+  // re-checks it.
+  REQUIRE(::chmod(d.c_str(), 0700) == 0);
+  const auto private_fp = fingerprint_key_directory(dir.path()).value();
+  REQUIRE(::chmod(d.c_str(), 0777) == 0);
+  CHECK(fingerprint_key_directory(dir.path()).value() != private_fp);
+  REQUIRE(::chmod(d.c_str(), 0700) == 0);
+  CHECK(fingerprint_key_directory(dir.path()).value() == private_fp);
+
+  // Not a directory.
+  auto file = try_load_key_directory(key, now);
+  REQUIRE_FALSE(file.ok());
+  CHECK(file.error() == key.string() + ": the key directory is not a directory");
+
+  if (::geteuid() == 0) {
+    // Owned by another user: refused, as is a key file owned by one.
+    REQUIRE(::chown(d.c_str(), 12345, static_cast<gid_t>(-1)) == 0);
+    auto other_dir = try_load_key_directory(dir.path(), now);
+    REQUIRE_FALSE(other_dir.ok());
+    CHECK(other_dir.error() == d +
+                                   ": the key directory is owned by uid 12345, not by this process's uid 0 or "
+                                   "root; its owner could add or replace key files (chown 0 " +
+                                   d + ")");
+    CHECK(fingerprint_key_directory(dir.path()).value() != private_fp);
+    REQUIRE(::chown(d.c_str(), 0, static_cast<gid_t>(-1)) == 0);
+    REQUIRE(try_load_key_directory(dir.path(), now).ok());
+
+    REQUIRE(::chown(key.c_str(), 12345, static_cast<gid_t>(-1)) == 0);
+    auto other_file = try_load_key_directory(dir.path(), now);
+    REQUIRE_FALSE(other_file.ok());
+    CHECK(other_file.error() == key.string() +
+                                    ": owned by uid 12345, not by this process's uid 0 or root; its owner could "
+                                    "replace the key (chown 0 " +
+                                    key.string() + ")");
+    CHECK(fingerprint_key_directory(dir.path()).value() != private_fp);
+    // A single file is read with the mode check only (athm inspect).
+    CHECK(try_load_key_file(key).ok());
+    CHECK(read_key_file_bytes(key, key_file_checks::mode).ok());
+    CHECK_FALSE(read_key_file_bytes(key, key_file_checks::mode_and_owner).ok());
+  } else {
+    // Without root no other owner can be made; a key file of this user
+    // passes the owner check.
+    CHECK(read_key_file_bytes(key, key_file_checks::mode_and_owner).ok());
+  }
 }
 
 TEST_CASE("key directory: scan reads public facts of every key", "[keys][directory]") {

@@ -104,6 +104,28 @@ TEST_CASE("key_store: a vanished directory keeps the old ring", "[keys][store]")
   CHECK_FALSE(store.reload_if_changed(now).attempted);
 }
 
+TEST_CASE("key_store: a directory others can write keeps the old ring", "[keys][store]") {
+  temp_dir dir;
+  const auto now = clock::now();
+  write_key(dir.path(), make_key(), live_schedule(now));
+  key_store store(dir.path(), now);
+  const auto before = store.current();
+  REQUIRE(::chmod(dir.path().c_str(), 0777) == 0);
+  CHECK(store.changed_on_disk());
+  auto r = store.reload_if_changed(now);
+  CHECK(r.attempted);
+  CHECK_FALSE(r.ok);
+  CHECK_THAT(r.error, Catch::Contains("permissions 0777 let other users add or replace key files"));
+  CHECK(store.current() == before);
+  REQUIRE(::chmod(dir.path().c_str(), 0700) == 0);
+  auto fixed = store.reload_if_changed(now);
+  CHECK(fixed.attempted);
+  CHECK(fixed.ok);
+  REQUIRE(::chmod(dir.path().c_str(), 0777) == 0);
+  CHECK_THROWS_AS(key_store(dir.path(), now), key_error);
+  REQUIRE(::chmod(dir.path().c_str(), 0700) == 0);
+}
+
 TEST_CASE("key_store: start-up failures throw", "[keys][store]") {
   temp_dir dir;
   CHECK_THROWS_AS(key_store(dir / "missing"), key_error);
