@@ -84,6 +84,17 @@ def load_yaml(path):
     return docs[0]
 
 
+def mount_of(mounts, path):
+    """The mount (of a {mountPath: mount} map) that holds |path|, or None."""
+    best = None
+    for mp, m in mounts.items():
+        rel = os.path.relpath(os.path.normpath(path), os.path.normpath(mp))
+        if rel == "." or not rel.startswith(".."):
+            if best is None or len(mp) > len(best[0]):
+                best = (mp, m)
+    return best[1] if best else None
+
+
 def dig(obj, *keys, default=None):
     for k in keys:
         if isinstance(obj, dict) and k in obj:
@@ -260,9 +271,9 @@ def check_k8s(repo, docs, c):
                     "k8s: ConfigMap volume does not provide %s" % cfg_file)
 
     key_dir = dig(cfg, "keys", "directory")
-    km = mounts.get(key_dir)
+    km = mount_of(mounts, key_dir)
     c.check(km is not None and km.get("readOnly") is True,
-            "k8s: athmd must mount keys.directory %s read-only" % key_dir)
+            "k8s: athmd must mount keys.directory %s (or a parent) read-only" % key_dir)
     if km is not None:
         c.check("emptyDir" in volumes.get(km["name"], {}), "k8s: the key directory must be a private emptyDir")
     secret_vols = [n for n, v in volumes.items() if dig(v, "secret", "secretName") == "athmd-keys"]
@@ -276,10 +287,16 @@ def check_k8s(repo, docs, c):
             "k8s: key-sync needs an init container and a sidecar")
     for x in syncs:
         cmd = x["command"]
-        xm = {m["mountPath"]: m["name"] for m in x.get("volumeMounts", [])}
-        c.check(cmd[-1] == key_dir and xm.get(key_dir) == (km or {}).get("name"),
+        xm = {m["mountPath"]: m for m in x.get("volumeMounts", [])}
+        c.check(cmd[-1] == key_dir and (mount_of(xm, key_dir) or {}).get("name") == (km or {}).get("name"),
                 "k8s: %s must write into the athmd key directory" % x["name"])
-        c.check(xm.get(cmd[-2]) in secret_vols, "k8s: %s must read the Secret volume" % x["name"])
+        c.check((mount_of(xm, cmd[-2]) or {}).get("name") in secret_vols,
+                "k8s: %s must read the Secret volume" % x["name"])
+    # An emptyDir's own mode is 0777, which athmd refuses for a key
+    # directory: keys.directory must be a subdirectory that key-sync creates.
+    if km is not None and "emptyDir" in volumes.get(km["name"], {}):
+        c.check(os.path.normpath(key_dir) != os.path.normpath(km["mountPath"]),
+                "k8s: keys.directory %s is the emptyDir itself (mode 0777); use a subdirectory" % key_dir)
 
     # Graceful shutdown fits into the termination grace period.
     pre = dig(athmd, "lifecycle", "preStop", "exec", "command", default=[])
@@ -1089,6 +1106,20 @@ def check_key_sync(repo, c, athm):
         c.check(r.returncode == 0 and s.get(names[2], (0, 0, b""))[2] == contents[names[0]],
                 "a changed key file must be updated")
         c.check(s.get(names[2], (0, 0, b"", ino))[3] != ino, "updates must be atomic renames")
+
+        # A missing DST is created with mode 0700 (a subdirectory of a 0777
+        # emptyDir); a missing parent is not.
+        sub = os.path.join(tmp, "shared", "private")
+        os.makedirs(os.path.dirname(sub))
+        os.chmod(os.path.dirname(sub), 0o777)
+        r = run("--once", src, sub)
+        c.check(r.returncode == 0 and os.path.isdir(sub), "key-sync must create a missing DST: %s" % r.stderr)
+        if os.path.isdir(sub):
+            c.check(stat.S_IMODE(os.stat(sub).st_mode) == 0o700, "a created DST must have mode 0700")
+            c.check(sorted(os.listdir(sub)) == sorted(dst_state()), "the created DST must get the keys")
+        r = run("--once", src, os.path.join(tmp, "absent", "private"))
+        c.check(r.returncode == 1 and not os.path.exists(os.path.join(tmp, "absent")),
+                "a DST whose parent is missing must fail: %s" % r.stderr)
 
         # An emptied Secret does not wipe the keys.
         before = dst_state()
