@@ -14,7 +14,7 @@
 #   scripts/soak.sh [--duration S] [--fraction F] [--rate OPS] [--workers W]
 #                   [--idle-connections N] [--idle-hold S] [--ramp-step S]
 #                   [--io-threads T] [--build-dir DIR] [--no-build] [--keep]
-#                   [--tls] [--steadiness S]
+#                   [--tls] [--steadiness S] [--store-cpus LIST] [--writer-nice N]
 #
 #   --duration S          seconds of sustained load (default 180)
 #   --fraction F          target rate as a fraction of the capacity (default 0.8)
@@ -37,6 +37,11 @@
 #   --io-threads T        daemon I/O threads (default 2)
 #   --daemon-cpus LIST    pin athmd to these CPUs (taskset -c; default: not pinned)
 #   --client-cpus LIST    pin athm_soak to these CPUs (default: not pinned)
+#   --store-cpus LIST     once athmd is ready, move the LMDB store's threads
+#                         (athm-lmdb-wr, athm-lmdb-done) to these CPUs
+#                         (taskset -p; default: where athmd runs)
+#   --writer-nice N       once athmd is ready, renice the LMDB writer to N
+#                         (default: as shipped, ten levels below athmd)
 #   --store lmdb|memory   spent-token store (default lmdb; memory is the
 #                         test-only store, to separate the LMDB commit from
 #                         the rest of a redemption's latency)
@@ -68,6 +73,8 @@ TOKENS=0
 IO_THREADS=2
 DAEMON_CPUS=""
 CLIENT_CPUS=""
+STORE_CPUS=""
+WRITER_NICE=""
 STORE=lmdb
 SKIP_LOAD=0
 TLS=0
@@ -91,6 +98,8 @@ while [[ $# -gt 0 ]]; do
     --io-threads) IO_THREADS=$2; shift 2 ;;
     --daemon-cpus) DAEMON_CPUS=$2; shift 2 ;;
     --client-cpus) CLIENT_CPUS=$2; shift 2 ;;
+    --store-cpus) STORE_CPUS=$2; shift 2 ;;
+    --writer-nice) WRITER_NICE=$2; shift 2 ;;
     --store) STORE=$2; shift 2 ;;
     --skip-load) SKIP_LOAD=1; shift ;;
     --tls) TLS=1; shift ;;
@@ -98,7 +107,7 @@ while [[ $# -gt 0 ]]; do
     --build-dir) BUILD_DIR=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,46p' "$0"; exit 0 ;;
     *) echo "soak: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -106,7 +115,7 @@ done
 command -v curl >/dev/null || { echo "soak: curl is not installed" >&2; exit 2; }
 # pinned LIST: the taskset prefix for LIST, nothing when LIST is empty.
 pinned() { if [[ -n $1 ]]; then echo taskset -c "$1"; fi; }
-for cpus in "$DAEMON_CPUS" "$CLIENT_CPUS"; do
+for cpus in "$DAEMON_CPUS" "$CLIENT_CPUS" "$STORE_CPUS"; do
   [[ -z $cpus ]] || taskset -c "$cpus" true 2>/dev/null || { echo "soak: bad CPU list $cpus" >&2; exit 2; }
 done
 # The client and the daemon (which inherits this limit) each hold one
@@ -208,6 +217,26 @@ DAEMON_PID=$!
 wait_ready soak "$DAEMON_PID" "$SCHEME://127.0.0.1:$PUB_PORT/readyz" "$WORK/athmd.log" "$READY_TIMEOUT" \
   ${TLS_CA:+--cacert "$TLS_CA"}
 
+# The store's threads, placed or reniced at run time (--store-cpus,
+# --writer-nice); each change is listed in the report.
+STORE_THREADS=""
+if [[ -n $STORE_CPUS || -n $WRITER_NICE ]]; then
+  for task in /proc/"$DAEMON_PID"/task/*; do
+    tid=${task##*/}
+    name=$(cat "$task/comm" 2>/dev/null || true)
+    case "$name" in athm-lmdb-wr | athm-lmdb-done) ;; *) continue ;; esac
+    if [[ -n $STORE_CPUS ]]; then
+      taskset -p -c "$STORE_CPUS" "$tid" >/dev/null || { echo "soak: cannot move $name" >&2; exit 1; }
+      STORE_THREADS="$STORE_THREADS $name on CPUs $STORE_CPUS;"
+    fi
+    if [[ -n $WRITER_NICE && $name == athm-lmdb-wr ]]; then
+      renice -n "$WRITER_NICE" -p "$tid" >/dev/null || { echo "soak: cannot renice $name" >&2; exit 1; }
+      STORE_THREADS="$STORE_THREADS $name at nice $WRITER_NICE;"
+    fi
+  done
+  [[ -n $STORE_THREADS ]] || { echo "soak: no LMDB store thread found (--store lmdb?)" >&2; exit 1; }
+fi
+
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null | head -n 1) ]]; then COMMIT="$COMMIT (with uncommitted changes)"; fi
 ARGS=(--duration "$DURATION" --fraction "$FRACTION" --workers "$WORKERS"
@@ -222,7 +251,7 @@ cat <<EOF
 - Machine: $(nproc) CPUs, $(uname -sr); load average (1, 5, 15 min) before: $(cut -d' ' -f1-3 /proc/loadavg).
 - Commit: $COMMIT. Build: \`$BUILD_DIR\` ($(awk -F= '/^CMAKE_BUILD_TYPE:/ {print $2}' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null || echo unknown)).
 - Command: \`scripts/soak.sh${ORIG_ARGS:+ $ORIG_ARGS}\` (effective: duration $DURATION s, fraction $FRACTION, rate $RATE, tokens $TOKENS, workers $WORKERS, idle $IDLE, io_threads $IO_THREADS, store $STORE, public listener $SCHEME, daemon CPUs ${DAEMON_CPUS:-any}, client CPUs ${CLIENT_CPUS:-any}); \`ulimit -n $WANT_FDS\`.
-- Daemon: \`athmd --config\` (n = 4, store $STORE, header attester, access log on, $IO_THREADS I/O threads), pid $DAEMON_PID, RSS at start $(awk '/^VmRSS/ {print $2, $3}' "/proc/$DAEMON_PID/status").
+- Daemon: \`athmd --config\` (n = 4, store $STORE, header attester, access log on, $IO_THREADS I/O threads), pid $DAEMON_PID, RSS at start $(awk '/^VmRSS/ {print $2, $3}' "/proc/$DAEMON_PID/status").${STORE_THREADS:+ Changed at run time:$STORE_THREADS}
 
 EOF
 if [[ -n $STEADY_REPORT ]]; then
