@@ -51,10 +51,10 @@ outcome<std::vector<key_file_summary>> scan_key_directory(const std::filesystem:
 
 // A cheap fingerprint of |dir|: its own owner and mode, and the sorted
 // *.key names with their size, mtime (ns), ctime (ns), inode, owner and
-// mode (following symlinks). Equal
-// fingerprints mean "nothing to reload" for every practical edit (writes,
-// renames, chmod, atomic symlink swaps). Fails if |dir| cannot be listed;
-// a file that vanishes while listing is recorded as missing. Thread-safe.
+// mode (following symlinks). Equal fingerprints mean "nothing to reload"
+// for every practical edit (writes, renames, chmod, chown, atomic symlink
+// swaps). Fails if |dir| cannot be listed; a file that vanishes while
+// listing is recorded as missing. Thread-safe.
 outcome<std::string> fingerprint_key_directory(const std::filesystem::path& dir);
 
 }  // namespace athm::keys
