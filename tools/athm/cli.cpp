@@ -60,6 +60,9 @@ int cmd_keygen(const keygen_options& o, std::ostream& out, std::ostream& err) {
     err << "athm keygen: " << r.error() << "\n";
     return kExitRefused;
   }
+  if (!r->warning.empty()) {
+    err << "athm keygen: warning: " << r->warning << "\n";
+  }
   out << "key_id: " << athm::keys::hex_public(r->id) << "\n"
       << "truncated_id: " << unsigned{r->id[athm::kKeyIdBytes - 1]} << "\n"
       << "file: " << r->file.string() << "\n";
@@ -348,6 +351,15 @@ outcome<keygen_result> keygen(const keygen_options& o, int64_t now) {
   if (::flock(dfd.get(), LOCK_EX) != 0) {
     return R::failure(o.dir.string() + ": cannot lock directory: " + std::strerror(errno));
   }
+  std::string warning;
+  struct stat dst {};
+  if (::fstat(dfd.get(), &dst) == 0 && (dst.st_mode & 022) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(dst.st_mode & 07777));
+    warning = o.dir.string() + ": permissions " + mode +
+              " let other users add or replace key files; athmd refuses such a key directory (chmod 700 " +
+              o.dir.string() + ")";
+  }
 
   auto existing = athm::keys::scan_key_directory(o.dir);
   if (!existing) {
@@ -382,7 +394,7 @@ outcome<keygen_result> keygen(const keygen_options& o, int64_t now) {
     if (!path) {
       return R::failure(path.error());
     }
-    return keygen_result{key->public_part().id(), std::move(path).value()};
+    return keygen_result{key->public_part().id(), std::move(path).value(), std::move(warning)};
   }
   return R::failure("could not find a free truncated key id");
 }

@@ -49,6 +49,9 @@ struct keygen_options {
 struct keygen_result {
   athm::key_id id{};
   std::filesystem::path file;
+  // Set when athmd would refuse |dir| as its key directory because group or
+  // others can write it; the key is written all the same.
+  std::string warning;
 };
 
 // Generates a key whose truncated id differs from every non-expired key in

@@ -183,6 +183,7 @@ TEST_CASE("cli: keygen, inspect, list", "[cli][keys]") {
   CHECK((st.st_mode & 07777) == 0700);
   REQUIRE(::stat(file.c_str(), &st) == 0);
   CHECK((st.st_mode & 07777) == 0600);
+  CHECK(r.err.empty());
 
   // Defaults: n = 4, not_before = now, publish_at = not_before, +30 days.
   auto key = athm::keys::load_key_file(file);
@@ -230,6 +231,25 @@ TEST_CASE("cli: keygen, inspect, list", "[cli][keys]") {
   CHECK(rows[0][3] == "4");
   CHECK(rows[0][5] == iso8601_utc(nb));
   CHECK(rows[0][7] == file.filename().string());
+}
+
+TEST_CASE("cli: keygen warns about a key directory others can write", "[cli][keys]") {
+  temp_dir tmp;
+  const fs::path dir = tmp / "shared";
+  REQUIRE(::mkdir(dir.c_str(), 0700) == 0);
+  REQUIRE(::chmod(dir.c_str(), 0775) == 0);
+  auto r = run_athm({"keygen", "--dir", dir.string(), "--deployment-id", "cli-test"}, tmp.path());
+  REQUIRE(r.code == 0);  // the key is written all the same
+  CHECK(r.err == "athm keygen: warning: " + dir.string() +
+                     ": permissions 0775 let other users add or replace key files; athmd refuses such a key "
+                     "directory (chmod 700 " +
+                     dir.string() + ")\n");
+  const fs::path file = fields(r.out)["file"];
+  CHECK(fs::is_regular_file(file));
+  REQUIRE(::chmod(dir.c_str(), 0755) == 0);
+  auto quiet = run_athm({"keygen", "--dir", dir.string(), "--deployment-id", "cli-test"}, tmp.path());
+  REQUIRE(quiet.code == 0);
+  CHECK(quiet.err.empty());
 }
 
 TEST_CASE("cli: keygen schedules and list statuses", "[cli][keys]") {
