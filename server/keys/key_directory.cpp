@@ -40,16 +40,22 @@ outcome<bool> check_directory_access(const fs::path& dir) {
                       " or root; its owner could add or replace key files (chown " + std::to_string(me) +
                       " " + d + ")");
   }
-  if ((st.st_mode & 022) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return R::failure(d + ": permissions " + mode +
-                      " let other users add or replace key files; chmod 700 " + d);
+  if (std::string problem = directory_mode_problem(dir, st.st_mode); !problem.empty()) {
+    return R::failure(problem + "; chmod 700 " + d);
   }
   return true;
 }
 
 }  // namespace
+
+std::string directory_mode_problem(const fs::path& dir, unsigned mode) {
+  if ((mode & 022) == 0) {
+    return {};
+  }
+  char text[8];
+  std::snprintf(text, sizeof text, "%04o", mode & 07777);
+  return dir.string() + ": permissions " + text + " let other users add or replace key files";
+}
 
 outcome<std::vector<fs::path>> list_key_files(const fs::path& dir) {
   using R = outcome<std::vector<fs::path>>;

@@ -41,6 +41,11 @@ outcome<loaded_keys> try_load_key_directory(const std::filesystem::path& dir,
 loaded_keys load_key_directory(const std::filesystem::path& dir,
                                clock::time_point now = clock::now());
 
+// For a key directory whose st_mode is |mode|: "<dir>: permissions 0777
+// let other users add or replace key files" when group or others may write
+// it (try_load_key_directory refuses it), empty otherwise.
+std::string directory_mode_problem(const std::filesystem::path& dir, unsigned mode);
+
 // The *.key files in |dir|, sorted by name.
 outcome<std::vector<std::filesystem::path>> list_key_files(const std::filesystem::path& dir);
 

@@ -353,12 +353,11 @@ outcome<keygen_result> keygen(const keygen_options& o, int64_t now) {
   }
   std::string warning;
   struct stat dst {};
-  if (::fstat(dfd.get(), &dst) == 0 && (dst.st_mode & 022) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(dst.st_mode & 07777));
-    warning = o.dir.string() + ": permissions " + mode +
-              " let other users add or replace key files; athmd refuses such a key directory (chmod 700 " +
-              o.dir.string() + ")";
+  if (::fstat(dfd.get(), &dst) == 0) {
+    warning = athm::keys::directory_mode_problem(o.dir, dst.st_mode);
+    if (!warning.empty()) {
+      warning += "; athmd refuses such a key directory (chmod 700 " + o.dir.string() + ")";
+    }
   }
 
   auto existing = athm::keys::scan_key_directory(o.dir);
