@@ -23,8 +23,8 @@ bool is_key_file_name(const std::string& name) {
 
 // Fails unless |dir| is a directory that only this process's user (or
 // root) can change.
-outcome<bool> check_directory_access(const fs::path& dir) {
-  using R = outcome<bool>;
+outcome<void> check_directory_access(const fs::path& dir) {
+  using R = outcome<void>;
   const std::string d = dir.string();
   struct stat st {};
   if (::stat(d.c_str(), &st) != 0) {
@@ -43,7 +43,7 @@ outcome<bool> check_directory_access(const fs::path& dir) {
   if (std::string problem = directory_mode_problem(dir, st.st_mode); !problem.empty()) {
     return R::failure(problem + "; chmod 700 " + d);
   }
-  return true;
+  return {};
 }
 
 }  // namespace
